@@ -1,0 +1,1 @@
+"""Alembic environment of the store; run by `switchcore.store.migrate`, not imported."""

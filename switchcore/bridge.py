@@ -1,0 +1,60 @@
+"""Bridging two answered legs: two pumps that move frames until one side hangs up.
+
+Frames move as the core's L16; each endpoint's driver decides whether it can
+pass an attached encoded payload through untouched (same codec on both legs)
+or must re-encode.  When one leg hangs up the bridge ends; the caller decides
+what the survivor does next (hangup_after_bridge, park_after_bridge ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from .errors import Hangup
+from .states import ChannelState
+
+if TYPE_CHECKING:
+    from .session import Session
+
+log = logging.getLogger("switchcore.bridge")
+
+
+async def _pump(src: Session, dst: Session) -> None:
+    try:
+        while True:
+            frame = await src.read_frame()
+            await dst.write_frame(frame)
+    except Hangup:
+        return
+
+
+async def bridge(a: Session, b: Session) -> Session | None:
+    """Bridge `a` and `b` until one hangs up (or the calling task is cancelled).
+
+    Returns the leg that hung up first (None when the bridge was broken from outside).
+    """
+    a.partner, b.partner = b, a
+    for leg, other in ((a, b), (b, a)):
+        leg.variables["bridge_uuid"] = other.uuid
+        leg.variables["signal_bond"] = other.uuid
+        leg.variables["last_bridge_to"] = other.uuid
+        leg.set_state(ChannelState.EXCHANGE_MEDIA)
+    a.fire("CHANNEL_BRIDGE", **{"Bridge-A-Unique-ID": a.uuid, "Bridge-B-Unique-ID": b.uuid})
+    loop = asyncio.get_running_loop()
+    pumps = {loop.create_task(_pump(a, b)), loop.create_task(_pump(b, a))}
+    ended: Session | None = None
+    try:
+        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        ended = a if a.hungup else b if b.hungup else None
+    finally:
+        for pump in pumps:
+            pump.cancel()
+        await asyncio.wait(pumps)
+        a.partner = b.partner = None
+        for leg in (a, b):
+            if not leg.hungup:
+                leg.set_state(ChannelState.EXECUTE)
+        a.fire("CHANNEL_UNBRIDGE", **{"Bridge-A-Unique-ID": a.uuid, "Bridge-B-Unique-ID": b.uuid})
+    return ended

@@ -1,0 +1,36 @@
+"""The seam between a session and its endpoint: what an endpoint implements for each channel.
+
+A driver moves media and signalling for one leg.  `read_frame` is the timing
+source of everything that runs on a channel (as FreeSWITCH's read_frame): it
+returns one frame per ptime, a CNG frame when nothing arrived, so applications
+that "read, then write" are paced by it without sleeping.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .causes import HangupCause
+from .media.frame import Frame
+
+
+class ChannelDriver(Protocol):
+    rate: int  # PCM rate of the frames read_frame returns and write_frame expects
+    read_codec: str
+    write_codec: str
+
+    async def read_frame(self) -> Frame: ...
+
+    async def write_frame(self, frame: Frame) -> None: ...
+
+    async def answer(self) -> None: ...
+
+    async def pre_answer(self) -> None: ...
+
+    async def ring_ready(self) -> None: ...
+
+    async def send_dtmf(self, digits: str, duration_ms: int) -> None: ...
+
+    async def hangup(self, cause: HangupCause) -> None:
+        """Tear down signalling and media; called once, after the session has recorded the cause."""
+        ...

@@ -341,3 +341,26 @@ async def test_aopen_and_aclose(db_url: str) -> None:
     assert store.is_open
     await store.aclose()
     assert not store.is_open
+
+
+# -- the portable upsert used on backends without ON CONFLICT ------------------------------
+
+
+def test_generic_upsert_updates_then_inserts(
+    store: Store, make_reg: MakeReg, make_cdr: MakeCdr, t0: datetime
+) -> None:
+    from switchcore.store.rows import CDRS, REGISTRATION_KEY, REGISTRATIONS, cdr_values, reg_values
+    from switchcore.store.store import _Upsert
+
+    upsert = _Upsert("generic", REGISTRATIONS, REGISTRATION_KEY)
+    insert_once = _Upsert("generic", CDRS, ("uuid",), update=False)
+    assert upsert.native is None and insert_once.native is None
+    with store.engine.begin() as conn:
+        assert upsert(conn, reg_values(make_reg(user_agent="first"))) is True
+        assert upsert(conn, reg_values(make_reg(user_agent="second"))) is True
+        assert insert_once(conn, cdr_values(make_cdr())) is True
+        assert insert_once(conn, cdr_values(make_cdr(destination_number="again"))) is False
+    [reg] = store.registrations(now=t0)
+    assert reg.user_agent == "second"
+    [cdr] = store.cdrs()
+    assert cdr.destination_number == ""

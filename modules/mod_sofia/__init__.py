@@ -1,0 +1,1 @@
+"""mod_sofia: the SIP endpoint (RFC 3261)."""

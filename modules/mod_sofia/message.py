@@ -1,0 +1,638 @@
+"""SIP requests and responses: parse, serialize, typed header access, builders.
+
+RFC 3261 7 (message format), 8.1.1 (what a request carries), 8.2.6 (building
+responses) and 18.3 (framing with Content-Length on stream transports).
+
+`parse_message(data)` splits the head into header lines without interpreting
+their values; typed accessors (`msg.cseq`, `msg.vias`, ...) parse on first use
+and cache.  Messages are immutable: `with_header`, `replace_header`, ... return
+copies.  `bytes(msg)` writes the received lines unchanged, so a parsed message
+round-trips byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from .headers import (
+    AuthHeader,
+    CSeq,
+    Header,
+    Via,
+    header_key,
+    parse_uint,
+    split_list,
+)
+from .uri import URI, NameAddr, ParseError, is_token
+
+T = TypeVar("T")
+
+_NAME_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+_VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+")
+
+_REASONS = (
+    "100 Trying|180 Ringing|181 Call Is Being Forwarded|182 Queued|183 Session Progress|"
+    "199 Early Dialog Terminated|200 OK|202 Accepted|204 No Notification|300 Multiple Choices|"
+    "301 Moved Permanently|302 Moved Temporarily|305 Use Proxy|380 Alternative Service|400 Bad Request|"
+    "401 Unauthorized|402 Payment Required|403 Forbidden|404 Not Found|405 Method Not Allowed|"
+    "406 Not Acceptable|407 Proxy Authentication Required|408 Request Timeout|410 Gone|"
+    "412 Conditional Request Failed|413 Request Entity Too Large|414 Request-URI Too Long|"
+    "415 Unsupported Media Type|416 Unsupported URI Scheme|420 Bad Extension|421 Extension Required|"
+    "422 Session Interval Too Small|423 Interval Too Brief|480 Temporarily Unavailable|"
+    "481 Call/Transaction Does Not Exist|482 Loop Detected|483 Too Many Hops|484 Address Incomplete|"
+    "485 Ambiguous|486 Busy Here|487 Request Terminated|488 Not Acceptable Here|489 Bad Event|"
+    "491 Request Pending|493 Undecipherable|500 Server Internal Error|501 Not Implemented|502 Bad Gateway|"
+    "503 Service Unavailable|504 Server Time-out|505 Version Not Supported|513 Message Too Large|"
+    "600 Busy Everywhere|603 Decline|604 Does Not Exist Anywhere|606 Not Acceptable|"
+)
+REASON_PHRASES: dict[int, str] = {int(item[:3]): item[4:] for item in _REASONS.split("|") if item}
+
+
+def reason_phrase(status: int) -> str:
+    return REASON_PHRASES.get(status, "Unknown")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Message:
+    """What requests and responses share: header lines, a body, typed accessors."""
+
+    headers: tuple[Header, ...] = ()
+    body: bytes = b""
+    version: str = "SIP/2.0"
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @staticmethod
+    def parse(data: bytes) -> Request | Response:
+        return parse_message(data)
+
+    # -- generic header access (names are case-insensitive, compact forms accepted) --
+    def _index(self) -> dict[str, list[Header]]:
+        index: dict[str, list[Header]] | None = self._cache.get("#index")
+        if index is None:
+            index = {}
+            for header in self.headers:
+                index.setdefault(header.key, []).append(header)
+            self._cache["#index"] = index
+        return index
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The value of the first `name` header line."""
+        found = self._index().get(header_key(name))
+        return found[0].value if found else default
+
+    def get_all(self, name: str) -> list[str]:
+        """The values of every `name` header line, unsplit."""
+        return [h.value for h in self._index().get(header_key(name), ())]
+
+    def values(self, name: str) -> list[str]:
+        """Every comma-separated value of `name`, over all its lines (RFC 3261 7.3.1)."""
+        out: list[str] = []
+        for value in self.get_all(name):
+            out.extend(split_list(value))
+        return out
+
+    def count(self, name: str) -> int:
+        return len(self._index().get(header_key(name), ()))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and header_key(name) in self._index()
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def _cached(self, key: str, compute: Callable[[], T]) -> T:
+        try:
+            value: T = self._cache[key]
+            return value
+        except KeyError:
+            value = compute()
+            self._cache[key] = value
+            return value
+
+    def _required(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise ParseError(f"Missing {name} header")
+        return value
+
+    # -- typed accessors --
+    @property
+    def vias(self) -> list[Via]:
+        def compute() -> list[Via]:
+            values = self.values("via")
+            if any(not v for v in values):
+                raise ParseError("empty Via value")
+            return [Via.parse(v) for v in values]
+
+        return self._cached("via", compute)
+
+    @property
+    def top_via(self) -> Via:
+        def compute() -> Via:
+            return Via.parse(split_list(self._required("Via"))[0])
+
+        return self._cached("topvia", compute)
+
+    @property
+    def from_addr(self) -> NameAddr:
+        return self._cached("from", lambda: NameAddr.parse(self._required("From")))
+
+    @property
+    def to_addr(self) -> NameAddr:
+        return self._cached("to", lambda: NameAddr.parse(self._required("To")))
+
+    @property
+    def from_tag(self) -> str | None:
+        return self.from_addr.tag
+
+    @property
+    def to_tag(self) -> str | None:
+        return self.to_addr.tag
+
+    @property
+    def call_id(self) -> str:
+        return self._required("Call-ID")
+
+    @property
+    def cseq(self) -> CSeq:
+        return self._cached("cseq", lambda: CSeq.parse(self._required("CSeq")))
+
+    @property
+    def contacts(self) -> list[NameAddr]:
+        """Contact values; empty for `Contact: *` (see `contact_star`)."""
+
+        def compute() -> list[NameAddr]:
+            values = self.values("contact")
+            if values == ["*"]:
+                return []
+            if any(not v for v in values):
+                raise ParseError("empty Contact value")
+            return [NameAddr.parse(v) for v in values]
+
+        return self._cached("contact", compute)
+
+    @property
+    def contact_star(self) -> bool:
+        return self.values("contact") == ["*"]
+
+    @property
+    def routes(self) -> list[NameAddr]:
+        return self._cached("route", lambda: [NameAddr.parse(v) for v in self.values("route")])
+
+    @property
+    def record_routes(self) -> list[NameAddr]:
+        return self._cached("rr", lambda: [NameAddr.parse(v) for v in self.values("record-route")])
+
+    @property
+    def max_forwards(self) -> int | None:
+        value = self.get("Max-Forwards")
+        return None if value is None else parse_uint(value, "Max-Forwards")
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.get("Content-Length")
+        return None if value is None else parse_uint(value, "Content-Length")
+
+    @property
+    def expires(self) -> int | None:
+        value = self.get("Expires")
+        return None if value is None else parse_uint(value, "Expires", 2**32 - 1)
+
+    @property
+    def content_type(self) -> str | None:
+        """The media type, lower case, without parameters (`application/sdp`)."""
+        value = self.get("Content-Type")
+        return None if value is None else value.split(";", 1)[0].strip().lower()
+
+    def auth_headers(self, name: str) -> list[AuthHeader]:
+        """Parsed WWW-Authenticate / Proxy-Authenticate / (Proxy-)Authorization lines."""
+        return [AuthHeader.parse(v) for v in self.get_all(name)]
+
+    @property
+    def authorization(self) -> AuthHeader | None:
+        found = self.auth_headers("Authorization")
+        return found[0] if found else None
+
+    @property
+    def www_authenticate(self) -> AuthHeader | None:
+        found = self.auth_headers("WWW-Authenticate")
+        return found[0] if found else None
+
+    # -- copies with changes --
+    def _with_headers(self: M, headers: Iterable[Header]) -> M:
+        return replace(self, headers=tuple(headers))
+
+    def with_header(self: M, name: str, value: str, *, first: bool = False) -> M:
+        """Add a header line at the end (or before the others with `first`)."""
+        new = Header.make(name, value)
+        return self._with_headers((new, *self.headers) if first else (*self.headers, new))
+
+    def replace_header(self: M, name: str, value: str) -> M:
+        """Set a header to one line, at the place of its first line (or at the end)."""
+        key = header_key(name)
+        out: list[Header] = []
+        placed = False
+        for header in self.headers:
+            if header.key != key:
+                out.append(header)
+            elif not placed:
+                out.append(Header.make(name, value))
+                placed = True
+        if not placed:
+            out.append(Header.make(name, value))
+        return self._with_headers(out)
+
+    def without_header(self: M, name: str) -> M:
+        key = header_key(name)
+        return self._with_headers(h for h in self.headers if h.key != key)
+
+    def with_body(self: M, body: bytes, content_type: str | None = None) -> M:
+        """Set the body, its Content-Length and (if given) Content-Type."""
+        msg = replace(self, body=body)
+        if content_type is not None:
+            msg = msg.replace_header("Content-Type", content_type)
+        elif not body:
+            msg = msg.without_header("Content-Type")
+        return msg.replace_header("Content-Length", str(len(body)))
+
+    def _head_lines(self) -> list[str]:
+        return [h.line() for h in self.headers]
+
+    def start_line(self) -> str:
+        raise NotImplementedError
+
+    def __bytes__(self) -> bytes:
+        lines = [self.start_line(), *self._head_lines(), "", ""]
+        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
+
+
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Request(Message):
+    """A SIP request.  `uri` is the Request-URI text; `ruri` is it parsed."""
+
+    method: str
+    uri: str
+
+    @staticmethod
+    def parse(data: bytes) -> Request:
+        msg = parse_message(data)
+        if not isinstance(msg, Request):
+            raise ParseError("expected a request, got a response")
+        return msg
+
+    @property
+    def ruri(self) -> URI:
+        return self._cached("ruri", lambda: URI.parse(self.uri))
+
+    def start_line(self) -> str:
+        return f"{self.method} {self.uri} {self.version}"
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.uri}>"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Response(Message):
+    """A SIP response."""
+
+    status: int
+    reason: str = ""
+
+    @staticmethod
+    def parse(data: bytes) -> Response:
+        msg = parse_message(data)
+        if not isinstance(msg, Response):
+            raise ParseError("expected a response, got a request")
+        return msg
+
+    @property
+    def is_provisional(self) -> bool:
+        return self.status < 200
+
+    @property
+    def is_final(self) -> bool:
+        return self.status >= 200
+
+    def start_line(self) -> str:
+        return f"{self.version} {self.status} {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason}>"
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+
+def split_head(data: bytes) -> tuple[bytes, bytes] | None:
+    """Split at the empty line; None if there is none."""
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        return data[:end], data[end + 4 :]
+    end = data.find(b"\n\n")
+    if end >= 0:
+        return data[:end], data[end + 2 :]
+    return None
+
+
+_KEYS: dict[str, str] = {}
+
+
+def _key(name: str) -> str:
+    key = _KEYS.get(name)
+    if key is None:
+        key = header_key(name)
+        if len(_KEYS) < 2048:  # bounded: names come from the network
+            _KEYS[name] = key
+    return key
+
+
+_WS = (" ", "\t")
+
+
+def parse_header_lines(lines: list[str], errors: list[str] | None = None) -> list[Header]:
+    """Parse header lines (with LWS folding).  Strict unless `errors` collects the problems."""
+    headers: list[Header] = []
+    n = len(lines)
+    i = 0
+    while i < n:
+        line = lines[i]
+        i += 1
+        if line.startswith(_WS):
+            _fail("continuation line before any header", errors)
+            continue
+        colon = line.find(":")
+        name = line[:colon].rstrip(" \t") if colon > 0 else ""
+        if colon <= 0 or _NAME_RE.fullmatch(name) is None:
+            _fail(f"malformed header line {line[:40]!r}", errors)
+            continue
+        value = line[colon + 1 :].strip(" \t")
+        raw = line
+        while i < n and lines[i].startswith(_WS):
+            # RFC 3261 7.3.1: a folded line is one header; its LWS reads as one SP.
+            more = lines[i].strip(" \t")
+            value = f"{value} {more}" if value else more
+            raw = f"{raw}\r\n{lines[i]}"
+            i += 1
+        headers.append(Header(_key(name), name, value, raw))
+    return headers
+
+
+def _fail(reason: str, errors: list[str] | None) -> None:
+    if errors is None:
+        raise ParseError(reason)
+    errors.append(reason)
+
+
+def parse_start_line(line: str) -> tuple[str, str, str] | tuple[int, str, str]:
+    """(method, uri, version) for a request, (status, reason, version) for a response."""
+    if line.startswith("SIP/"):
+        parts = line.split(" ", 2)
+        if len(parts) < 2 or _VERSION_RE.fullmatch(parts[0]) is None:
+            raise ParseError(f"malformed status line {line[:60]!r}")
+        code = parts[1]
+        if len(code) != 3 or not code.isdigit() or not code.isascii() or not 100 <= int(code) <= 699:
+            raise ParseError(f"invalid status code {code[:12]!r}")
+        return int(code), parts[2] if len(parts) == 3 else "", parts[0]
+    parts = line.split(" ")
+    if len(parts) != 3 or not all(parts):
+        raise ParseError(f"malformed Request-Line {line[:60]!r}")
+    method, uri, version = parts
+    if not is_token(method):
+        raise ParseError(f"invalid method {method[:30]!r}")
+    if _VERSION_RE.fullmatch(version) is None:
+        raise ParseError(f"malformed SIP-Version {version[:20]!r}")
+    return method, uri, version
+
+
+def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
+    """Parse one message (RFC 3261 7).  The body is framed by Content-Length; on a
+    datagram a missing Content-Length means "to the end" and trailing octets past
+    it are ignored (RFC 3261 18.3)."""
+    split = split_head(data)
+    if split is None:
+        raise ParseError("no empty line after the headers")
+    head_bytes, rest = split
+    head = head_bytes.decode("utf-8", "surrogateescape")
+    lines = head.split("\n")
+    if "\r" in head:
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    start = parse_start_line(lines[0])
+    headers = tuple(parse_header_lines(lines[1:]))
+    body = frame_body(headers, rest, datagram)
+    if isinstance(start[0], int):
+        return Response(status=start[0], reason=start[1], version=start[2], headers=headers, body=body)
+    return Request(method=start[0], uri=start[1], version=start[2], headers=headers, body=body)
+
+
+def frame_body(headers: Iterable[Header], rest: bytes, datagram: bool = True) -> bytes:
+    lengths = [h.value for h in headers if h.key == "content-length"]
+    if not lengths:
+        return rest if datagram else b""
+    if len(lengths) > 1:
+        raise ParseError("multiple Content-Length headers")
+    length = parse_uint(lengths[0], "Content-Length")
+    if length > len(rest):
+        raise ParseError("Content-Length larger than message")
+    return rest[:length]
+
+
+# --- building (RFC 3261 8.1.1, 8.2.6) ----------------------------------------------------------
+
+
+def new_branch() -> str:
+    """A fresh RFC 3261 branch (8.1.1.7): the magic cookie and 80 random bits."""
+    return "z9hG4bK" + secrets.token_hex(10)
+
+
+def new_tag() -> str:
+    """A fresh From/To tag (19.3): 64 random bits."""
+    return secrets.token_hex(8)
+
+
+def new_call_id(host: str = "") -> str:
+    return secrets.token_hex(12) + (f"@{host}" if host else "")
+
+
+def make_response(
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> Response:
+    """Build a response to `request` (RFC 3261 8.2.6.2): copy Via (all, in order),
+    From, Call-ID and CSeq; copy To and add `to_tag` unless it already has one.
+    Raw values are copied, so this also works for requests with malformed values."""
+    out: list[Header] = []
+    for header in request.headers:
+        if header.key in ("via", "from", "call-id", "cseq"):
+            out.append(Header(header.key, header.name, header.value, None))
+        elif header.key == "to":
+            value = header.value
+            if to_tag is not None and status != 100:
+                value = _add_to_tag(value, to_tag)
+            out.append(Header("to", header.name, value, None))
+    out = sorted(out, key=lambda h: _RESPONSE_ORDER.index(h.key))
+    out.extend(Header.make(name, value) for name, value in headers)
+    response = Response(
+        status=status, reason=reason if reason is not None else reason_phrase(status), headers=tuple(out)
+    )
+    return response.with_body(body, content_type)
+
+
+_RESPONSE_ORDER = ("via", "from", "to", "call-id", "cseq")
+
+
+def _add_to_tag(value: str, tag: str) -> str:
+    try:
+        if NameAddr.parse(value).tag is not None:
+            return value
+    except ParseError:
+        return value
+    return f"{value};tag={tag}"
+
+
+def make_request(
+    method: str,
+    uri: URI | str,
+    *,
+    from_addr: NameAddr | str,
+    to_addr: NameAddr | str,
+    call_id: str,
+    cseq: int,
+    via: Via | str,
+    contact: NameAddr | str | None = None,
+    routes: Iterable[NameAddr | str] = (),
+    max_forwards: int = 70,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> Request:
+    """Build a request with the headers RFC 3261 8.1.1 requires, in the usual order."""
+    lines = [Header.make("Via", str(via)), Header.make("Max-Forwards", str(max_forwards))]
+    lines += [Header.make("Route", str(route)) for route in routes]
+    lines += [
+        Header.make("From", str(from_addr)),
+        Header.make("To", str(to_addr)),
+        Header.make("Call-ID", call_id),
+        Header.make("CSeq", f"{cseq} {method}"),
+    ]
+    if contact is not None:
+        lines.append(Header.make("Contact", str(contact)))
+    lines += [Header.make(name, value) for name, value in headers]
+    request = Request(method=method, uri=str(uri), headers=tuple(lines))
+    return request.with_body(body, content_type)
+
+
+# --- stream framing (RFC 3261 18.3) ------------------------------------------------------------
+
+
+class FramingError(ParseError):
+    """The byte stream cannot be framed any more; the connection should be closed."""
+
+
+class StreamFramer:
+    """Cut a TCP/TLS byte stream into messages by Content-Length.
+
+    `feed(data)` returns the complete messages (bytes) seen so far.  CRLF keep-alives
+    between messages (RFC 5626 3.5.1) are skipped and counted in `pings`.  A message
+    whose head or total size passes `max_size` raises FramingError (513), as does a
+    bad Content-Length (400); after an error the stream is unusable.
+    """
+
+    def __init__(self, max_size: int = 65536) -> None:
+        self.max_size = max_size
+        self.pings = 0
+        self._buffer = bytearray()
+        self._need: int | None = None  # total size of the message being read, once known
+        self._broken: FramingError | None = None
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if self._broken is not None:
+            raise self._broken
+        self._buffer += data
+        out: list[bytes] = []
+        try:
+            while True:
+                frame = self._next()
+                if frame is None:
+                    return out
+                out.append(frame)
+        except FramingError as exc:
+            self._broken = exc
+            raise
+
+    def _next(self) -> bytes | None:
+        buf = self._buffer
+        if self._need is None:
+            skipped = 0
+            while buf[skipped : skipped + 2] == b"\r\n":
+                skipped += 2
+            if skipped:
+                self.pings += skipped // 4
+                del buf[:skipped]
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > self.max_size:
+                    raise FramingError("message head too large", 513)
+                return None
+            head = bytes(buf[:end]).decode("utf-8", "surrogateescape")
+            length = _stream_content_length(head)
+            self._need = end + 4 + length
+            if self._need > self.max_size:
+                raise FramingError("message too large", 513)
+        if len(buf) < self._need:
+            return None
+        frame = bytes(buf[: self._need])
+        del buf[: self._need]
+        self._need = None
+        return frame
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+
+def _stream_content_length(head: str) -> int:
+    found: list[str] = []
+    for line in head.split("\r\n")[1:]:
+        colon = line.find(":")
+        if colon > 0 and header_key(line[:colon].rstrip(" \t")) == "content-length":
+            found.append(line[colon + 1 :].strip())
+    if not found:
+        return 0  # RFC 3261 18.3 requires it on streams; absent, assume no body.
+    if len(set(found)) > 1:
+        raise FramingError("conflicting Content-Length headers")
+    value = found[0]
+    if not value.isdigit() or not value.isascii():
+        raise FramingError(f"invalid Content-Length {value[:20]!r}")
+    return int(value)
+
+
+__all__ = [
+    "FramingError",
+    "Message",
+    "Request",
+    "Response",
+    "StreamFramer",
+    "make_request",
+    "make_response",
+    "new_branch",
+    "new_call_id",
+    "new_tag",
+    "parse_message",
+    "reason_phrase",
+]

@@ -1,0 +1,301 @@
+"""The verdict a robust server gives a received message, before any processing.
+
+`check(data)` answers: accept (with the parsed message), reject with a status
+and reason phrase (the transport answers statelessly with `verdict.response()`),
+or drop (nothing can or may be answered).  The checks follow RFC 3261 8.2 (UAS
+behaviour: method, header, content and extension inspection, in that order),
+18.3 (framing), 16.3 (Max-Forwards) and the lessons of the RFC 4475 torture
+tests.  Expectations assume UDP: trailing octets past Content-Length are
+ignored, and a Content-Length past the end of the datagram is an error.
+
+Rules that are ours, not the RFC's:
+- Max-Forwards is mandatory (400 when absent) only for RFC 3261 clients, i.e.
+  when the top Via branch has the magic cookie; RFC 2543 clients never sent it
+  (RFC 4475 3.4.1 asks to accept those requests).
+- A request that cannot be answered (no readable top Via) is dropped, and so is
+  anything wrong with an ACK (an ACK is never answered) or a response.
+- Reason phrases are fixed texts; nothing from the peer is echoed in them.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from .headers import SINGLE_HEADERS, Via, canonical_name, split_list
+from .message import (
+    Request,
+    Response,
+    frame_body,
+    make_response,
+    parse_header_lines,
+    parse_start_line,
+    split_head,
+)
+from .uri import ParseError
+
+T = TypeVar("T")
+
+DEFAULT_METHODS = frozenset(
+    ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "UPDATE", "PRACK")
+    + ("SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH")
+)
+
+
+class Action(enum.Enum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    DROP = "drop"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What this server supports; anything else is refused with the RFC's status."""
+
+    max_size: int = 65535
+    methods: frozenset[str] | None = DEFAULT_METHODS  # None: every method goes to the TU
+    extensions: frozenset[str] = frozenset(
+        {"timer", "replaces", "100rel", "path", "outbound", "gruu", "norefersub"}
+    )
+    uri_schemes: frozenset[str] = frozenset({"sip", "sips", "tel"})
+    session_methods: frozenset[str] = frozenset({"INVITE", "UPDATE", "PRACK"})
+    session_types: frozenset[str] = frozenset(
+        {"application/sdp", "multipart/mixed", "multipart/alternative", "multipart/related"}
+    )
+    answer_types: frozenset[str] = frozenset({"application/sdp"})
+    auth_schemes: frozenset[str] = frozenset({"digest"})  # empty: do not look at credentials
+    reject_zero_max_forwards: bool = True
+
+
+DEFAULT_POLICY = Policy()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """accept / reject(status, reason) / drop, with what is needed to act on it."""
+
+    action: Action
+    status: int = 0
+    reason: str = ""
+    message: Request | Response | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # to add to the rejection (Unsupported, Accept, Allow)
+    challenge: bool = False  # the rejection must carry a fresh challenge (401 / 407)
+    detail: str = field(default="", compare=False)  # for logs: what exactly was wrong
+
+    @property
+    def accepted(self) -> bool:
+        return self.action is Action.ACCEPT
+
+    def response(self, to_tag: str | None = None) -> Response | None:
+        """The stateless response for a rejection (RFC 3261 8.2.6), without a challenge."""
+        if self.action is not Action.REJECT or not isinstance(self.message, Request):
+            return None
+        return make_response(self.message, self.status, self.reason, to_tag=to_tag, headers=self.headers)
+
+
+class _Reject(Exception):
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        detail: str = "",
+        headers: tuple[tuple[str, str], ...] = (),
+        challenge: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.detail = detail or reason
+        self.headers = headers
+        self.challenge = challenge
+
+
+_LENIENT_VIA = re.compile(r"SIP\s*/\s*[0-9.]+\s*/\s*[A-Za-z0-9\-.!%*_+`'~]+\s+\[?[A-Za-z0-9_.\-:]+")
+
+
+def check(data: bytes, policy: Policy = DEFAULT_POLICY) -> Verdict:
+    """Judge one received datagram (or one framed stream message)."""
+    split = split_head(data)
+    problems: list[str] = []
+    if split is None:
+        problems.append("no empty line after the headers")
+        head_bytes, rest = data, b""
+    else:
+        head_bytes, rest = split
+    head = head_bytes.decode("utf-8", "surrogateescape")
+    lines = head.split("\n")
+    if "\r" in head:
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    first = lines[0]
+    if first.startswith("SIP/"):
+        return _check_response(first, lines, rest, problems)
+    headers = parse_header_lines(lines[1:], problems)
+    request_line_error = ""
+    try:
+        start = parse_start_line(first)
+        method, uri, version = str(start[0]), start[1], start[2]
+    except ParseError as exc:
+        request_line_error = exc.reason
+        words = first.split()
+        method, uri, version = (words[0] if words else "UNKNOWN"), "", "SIP/2.0"
+    request = Request(method=method, uri=uri, version=version, headers=tuple(headers))
+    if not _answerable(request):
+        return Verdict(Action.DROP, detail="cannot be answered")
+    try:
+        if len(data) > policy.max_size:
+            raise _Reject(513, "Message Too Large")
+        if request_line_error:
+            raise _Reject(400, "Malformed Request-Line", request_line_error)
+        if problems:
+            raise _Reject(400, "Malformed Header", problems[0])
+        if version != "SIP/2.0":
+            raise _Reject(505, "Version Not Supported")
+        try:
+            body = frame_body(headers, rest)
+        except ParseError as exc:
+            raise _Reject(400, "Bad Content-Length", exc.reason) from None
+        request = Request(method=method, uri=uri, version=version, headers=tuple(headers), body=body)
+        _check_request(request, policy)
+    except _Reject as rej:
+        if method == "ACK":  # RFC 3261 17.1.1.3 / 17.2.1: an ACK is never answered
+            return Verdict(Action.DROP, detail=rej.detail)
+        return Verdict(Action.REJECT, rej.status, rej.reason, request, rej.headers, rej.challenge, rej.detail)
+    return Verdict(Action.ACCEPT, message=request)
+
+
+def _answerable(request: Request) -> bool:
+    """A response goes where the top Via says (RFC 3261 18.2.2): is it readable?"""
+    value = request.get("Via")
+    if value is None:
+        return False
+    top = split_list(value)[0]
+    try:
+        Via.parse(top)
+        return True
+    except ParseError:
+        return _LENIENT_VIA.match(top) is not None
+
+
+_REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
+def _check_request(request: Request, policy: Policy) -> None:
+    # RFC 3261 8.1.1: the mandatory header fields, each parsed.
+    for name in _REQUIRED:
+        if name not in request:
+            raise _Reject(400, f"Missing {name}")
+    for key in SINGLE_HEADERS:
+        if request.count(key) > 1:
+            raise _Reject(400, f"Multiple {canonical_name(key)}")
+    vias = _parsed(request, "Via", lambda: request.vias)
+    _parsed(request, "From", lambda: request.from_addr)
+    _parsed(request, "To", lambda: request.to_addr)
+    cseq = _parsed(request, "CSeq", lambda: request.cseq)
+    call_id = request.call_id
+    if not call_id or any(ch in call_id for ch in " \t"):
+        raise _Reject(400, "Malformed Call-ID")
+    max_forwards = _parsed(request, "Max-Forwards", lambda: request.max_forwards)
+    if max_forwards is None and vias[0].has_cookie:
+        raise _Reject(400, "Missing Max-Forwards")
+    _parsed(request, "Expires", lambda: request.expires)
+    _parsed(request, "Contact", lambda: request.contacts)
+    _parsed(request, "Route", lambda: request.routes)
+    _parsed(request, "Record-Route", lambda: request.record_routes)
+    ruri = _parsed(request, "Request-URI", lambda: request.ruri)
+    if ruri.headers:
+        # RFC 3261 19.1.1 table: header components are not allowed in a Request-URI.
+        raise _Reject(400, "Malformed Request-URI", "headers in the Request-URI")
+
+    # RFC 3261 8.2.1: method inspection.
+    if policy.methods is not None and request.method not in policy.methods:
+        allow = ", ".join(sorted(policy.methods))
+        raise _Reject(501, "Not Implemented", headers=(("Allow", allow),))
+    if cseq.method != request.method:
+        raise _Reject(400, "CSeq Method Mismatch")
+    # RFC 3261 16.3 step 3 (Max-Forwards), applied at the edge of the switch.
+    if policy.reject_zero_max_forwards and max_forwards == 0:
+        raise _Reject(483, "Too Many Hops")
+    # RFC 3261 8.2.2.1: To and Request-URI.
+    if ruri.scheme not in policy.uri_schemes:
+        raise _Reject(416, "Unsupported URI Scheme")
+    if request.method == "REGISTER" and not request.to_addr.uri.is_sip:
+        # RFC 3261 10.3: an address-of-record is a SIP or SIPS URI.
+        raise _Reject(400, "Invalid Address-of-Record")
+    # RFC 3261 8.2.2.3: Require.
+    if request.method != "CANCEL":
+        unknown = [tag for tag in request.values("require") if tag and tag.lower() not in policy.extensions]
+        if unknown:
+            raise _Reject(420, "Bad Extension", headers=(("Unsupported", ", ".join(unknown)),))
+    # RFC 3261 8.2.3: content processing.
+    if request.method in policy.session_methods:
+        _check_content(request, policy)
+    # RFC 3261 22.1 / 8.2.3: credentials we cannot read call for a fresh challenge.
+    if policy.auth_schemes:
+        for name, status in (("Authorization", 401), ("Proxy-Authorization", 407)):
+            for value in request.get_all(name):
+                scheme = value.split(None, 1)[0].lower() if value.split() else ""
+                if scheme not in policy.auth_schemes:
+                    reason = "Unauthorized" if status == 401 else "Proxy Authentication Required"
+                    raise _Reject(status, reason, f"unknown scheme in {name}", challenge=True)
+
+
+def _check_content(request: Request, policy: Policy) -> None:
+    media = request.content_type
+    if request.body and (media is None or media not in policy.session_types):
+        accept = ", ".join(sorted(policy.answer_types))
+        raise _Reject(415, "Unsupported Media Type", headers=(("Accept", accept),))
+    if "accept" in request:
+        ranges = [v.split(";", 1)[0].strip().lower() for v in request.values("accept") if v]
+        if ranges and not any(_media_matches(r, t) for r in ranges for t in policy.answer_types):
+            accept = ", ".join(sorted(policy.answer_types))
+            raise _Reject(406, "Not Acceptable", headers=(("Accept", accept),))
+
+
+def _media_matches(media_range: str, media: str) -> bool:
+    if media_range in ("*/*", media):
+        return True
+    kind, _, sub = media_range.partition("/")
+    return sub == "*" and media.startswith(kind + "/")
+
+
+def _parsed(request: Request, name: str, parse: Callable[[], T]) -> T:
+    try:
+        return parse()
+    except ParseError as exc:
+        raise _Reject(400, f"Malformed {name}", exc.reason) from None
+    except ValueError as exc:
+        raise _Reject(400, f"Malformed {name}", str(exc)) from None
+
+
+# --- responses: never answered; a bad one is dropped ----------------------------------------
+
+_BROADCAST_HOSTS = frozenset({"255.255.255.255", "0.0.0.0"})
+
+
+def _check_response(first: str, lines: list[str], rest: bytes, problems: list[str]) -> Verdict:
+    try:
+        status, reason, version = parse_start_line(first)
+        if problems or version != "SIP/2.0":
+            raise ParseError("malformed response")
+        headers = tuple(parse_header_lines(lines[1:]))
+        body = frame_body(headers, rest)
+        response = Response(
+            status=int(status), reason=str(reason), version=version, headers=headers, body=body
+        )
+        for key in SINGLE_HEADERS:
+            if response.count(key) > 1:
+                raise ParseError(f"multiple {key}")
+        vias = response.vias
+        response.cseq, response.from_addr, response.to_addr, response.call_id  # noqa: B018
+        # RFC 4475 3.3.10: never send a response on towards a broadcast address.
+        if any(via.host in _BROADCAST_HOSTS or via.received in _BROADCAST_HOSTS for via in vias):
+            raise ParseError("broadcast address in Via")
+    except ParseError as exc:
+        return Verdict(Action.DROP, detail=exc.reason)
+    return Verdict(Action.ACCEPT, message=response)
+
+
+__all__ = ["DEFAULT_POLICY", "Action", "Policy", "Verdict", "check"]

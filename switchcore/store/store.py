@@ -108,12 +108,17 @@ class _Upsert:
                     index_elements=list(self.key), set_={name: ins.excluded[name] for name in others}
                 )
             else:
-                self.native = ins.on_conflict_do_nothing(index_elements=list(self.key))
+                # RETURNING tells whether a row went in: with PostgreSQL's implicit
+                # RETURNING of the new id, rowcount is not reliable for DO NOTHING.
+                self.native = ins.on_conflict_do_nothing(index_elements=list(self.key)).returning(
+                    table.c[self.key[0]]
+                )
 
     def __call__(self, conn: Connection, values: dict[str, Any]) -> bool:
         """Run it; True if a row was inserted or updated."""
         if self.native is not None:
-            return bool(conn.execute(self.native, values).rowcount)
+            result = conn.execute(self.native, values)
+            return result.first() is not None if result.returns_rows else bool(result.rowcount)
         where = [self.table.c[k] == values[k] for k in self.key]
         if self.update:
             changes = {k: v for k, v in values.items() if k not in self.key}

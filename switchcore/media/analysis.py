@@ -20,6 +20,7 @@ from .frame import Samples
 __all__ = [
     "dbfs",
     "dominant_frequency",
+    "frequencies_present",
     "rms",
     "sine",
     "split_channels",

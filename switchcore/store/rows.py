@@ -50,7 +50,8 @@ def cdr_values(cdr: CdrRecord) -> dict[str, Any]:
         "mos": q.mos,
         "plc_frames": q.plc_frames,
         "fec_frames": q.fec_frames,
-        "variables": json.dumps(dict(cdr.variables), sort_keys=True, ensure_ascii=False),
+        # default=str: a stray non-string variable must not cost the CDR.
+        "variables": json.dumps(dict(cdr.variables), sort_keys=True, ensure_ascii=False, default=str),
     }
 
 

@@ -112,6 +112,12 @@ def test_cdrs_come_newest_first_and_filter_by_leg_or_call(
     assert store.cdrs(uuid="no-such-leg") == []
 
 
+def test_cdr_variables_that_are_not_strings_are_stored_as_text(store: Store, make_cdr: MakeCdr) -> None:
+    store.write_cdr(make_cdr(variables={"rtp_port": 16384, "recording": Path("/tmp/r.wav")}))  # type: ignore[dict-item]
+    [back] = store.cdrs()
+    assert back.variables == {"rtp_port": 16384, "recording": "/tmp/r.wav"}
+
+
 def test_cdr_with_naive_timestamp_is_refused_before_it_reaches_the_store(t0: datetime) -> None:
     with pytest.raises(NaiveTimestamp, match="^start: timestamp has no timezone"):
         CdrRecord("x", "inbound", t0.replace(tzinfo=None), t0, HangupCause.NORMAL_CLEARING)

@@ -174,7 +174,9 @@ def ulaw_to_linear(data: bytes) -> Samples:
     return result
 
 
-def write_ulaw_tone(path: str | Path, freq: float, seconds: float, amplitude: float = DEFAULT_AMPLITUDE) -> Path:
+def write_ulaw_tone(
+    path: str | Path, freq: float, seconds: float, amplitude: float = DEFAULT_AMPLITUDE
+) -> Path:
     """Write a headerless 8 kHz mu-law file (what sipp's ``rtp_stream=file,loops,0`` streams)."""
     path = Path(path)
     path.write_bytes(linear_to_ulaw(sine(freq, seconds, 8000, amplitude)))
@@ -194,8 +196,17 @@ def _ip_checksum(header: bytes) -> int:
 def _udp_frame(src_port: int, dst_port: int, payload: bytes, ident: int) -> bytes:
     udp = struct.pack("!HHHH", src_port, dst_port, 8 + len(payload), 0) + payload
     ip_wo_sum = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), ident & 0xFFFF, 0, 64, 17, 0,
-        bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]),
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(udp),
+        ident & 0xFFFF,
+        0,
+        64,
+        17,
+        0,
+        bytes([127, 0, 0, 1]),
+        bytes([127, 0, 0, 1]),
     )
     ip = ip_wo_sum[:10] + struct.pack("!H", _ip_checksum(ip_wo_sum)) + ip_wo_sum[12:]
     ethernet = b"\x00" * 12 + b"\x08\x00"
@@ -221,10 +232,17 @@ def write_pcmu_tone_pcap(
     out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
     for index in range(len(ulaw) // samples_per_packet):
         payload = ulaw[index * samples_per_packet : (index + 1) * samples_per_packet]
-        rtp = struct.pack(
-            "!BBHII", 0x80, 0x80 if index == 0 else 0x00, index & 0xFFFF,
-            (index * samples_per_packet) & 0xFFFFFFFF, ssrc,
-        ) + payload
+        rtp = (
+            struct.pack(
+                "!BBHII",
+                0x80,
+                0x80 if index == 0 else 0x00,
+                index & 0xFFFF,
+                (index * samples_per_packet) & 0xFFFFFFFF,
+                ssrc,
+            )
+            + payload
+        )
         frame = _udp_frame(6000, 6000, rtp, index)
         micros = index * ptime_ms * 1000
         out += struct.pack("<IIII", micros // 1_000_000, micros % 1_000_000, len(frame), len(frame))

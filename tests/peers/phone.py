@@ -67,8 +67,22 @@ class Phone:
         self.rtp_port = rtp_port
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"phone-{name}-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        argv = [python, str(SCRIPT), "--name", name, "--sip-port", str(sip_port), "--rtp-port", str(rtp_port),
-                "--rtp-range", str(rtp_range), "--log-level", str(log_level), "--workdir", str(self.workdir)]
+        argv = [
+            python,
+            str(SCRIPT),
+            "--name",
+            name,
+            "--sip-port",
+            str(sip_port),
+            "--rtp-port",
+            str(rtp_port),
+            "--rtp-range",
+            str(rtp_range),
+            "--log-level",
+            str(log_level),
+            "--workdir",
+            str(self.workdir),
+        ]
         if codecs:
             argv += ["--codecs", ",".join(codecs)]
         if auto_answer:
@@ -81,13 +95,16 @@ class Phone:
         self._ids = itertools.count(1)
         self._send_lock = threading.Lock()
         self._closed = False
-        self.process = PeerProcess(argv, log_path=self.workdir / f"{name}.log", pipe_stdout=True,
-                                   stdin=subprocess.PIPE)
+        self.process = PeerProcess(
+            argv, log_path=self.workdir / f"{name}.log", pipe_stdout=True, stdin=subprocess.PIPE
+        )
         self._reader = threading.Thread(target=self._read, name=f"phone-{name}", daemon=True)
         self._reader.start()
 
     @classmethod
-    def start(cls, name: str, sip_port: int, rtp_port: int, *, ready_timeout: float = 10.0, **options: Any) -> Phone:
+    def start(
+        cls, name: str, sip_port: int, rtp_port: int, *, ready_timeout: float = 10.0, **options: Any
+    ) -> Phone:
         """Spawn the phone and wait for its ``ready`` event (bound, codecs set, local account up)."""
         phone = cls(name, sip_port, rtp_port, **options)
         try:
@@ -121,8 +138,12 @@ class Phone:
         with self._cond:
             events = self._events[-recent:]
         lines = [json.dumps({k: v for k, v in e.items() if k != "message"}) for e in events]
-        return (f"\n--- last events of phone {self.name} ---\n" + "\n".join(lines)
-                + f"\n--- log tail ({self.process.log_path}) ---\n" + self.process.log_tail(25))
+        return (
+            f"\n--- last events of phone {self.name} ---\n"
+            + "\n".join(lines)
+            + f"\n--- log tail ({self.process.log_path}) ---\n"
+            + self.process.log_tail(25)
+        )
 
     def command(self, cmd: str, timeout: float = 10.0, **params: Any) -> dict[str, Any]:
         """Send one command and return its ``result``; raise ``PhoneError`` if it says ``ok: false``."""
@@ -143,7 +164,9 @@ class Phone:
             while msg_id not in self._replies:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise PhoneTimeout(f"phone {self.name}: no reply to {cmd} in {timeout} s{self._diagnostics()}")
+                    raise PhoneTimeout(
+                        f"phone {self.name}: no reply to {cmd} in {timeout} s{self._diagnostics()}"
+                    )
                 if not self.process.alive() and not self._reader.is_alive():
                     raise PhoneError(f"phone {self.name} exited during {cmd}{self._diagnostics()}")
                 self._cond.wait(min(remaining, 0.2))
@@ -166,8 +189,9 @@ class Phone:
         with self._cond:
             return len(self._events)
 
-    def find(self, event: str | None = None, predicate: Predicate | None = None, since: int = 0,
-             **fields: Any) -> list[Event]:
+    def find(
+        self, event: str | None = None, predicate: Predicate | None = None, since: int = 0, **fields: Any
+    ) -> list[Event]:
         """All events (from index ``since``) named ``event`` whose fields equal ``fields``."""
         with self._cond:
             return [e for e in self._events[since:] if _matches(e, event, predicate, fields)]
@@ -197,15 +221,21 @@ class Phone:
                     if _matches(candidate, event, predicate, fields):
                         return candidate
                     if fail_on is not None and fail_on(candidate):
-                        raise PhoneError(f"phone {self.name}: got {candidate} while waiting for {event} "
-                                         f"{fields}{self._diagnostics()}")
+                        raise PhoneError(
+                            f"phone {self.name}: got {candidate} while waiting for {event} "
+                            f"{fields}{self._diagnostics()}"
+                        )
                     if candidate.get("event") == "process_exit":
-                        raise PhoneError(f"phone {self.name} exited while waiting for {event} "
-                                         f"{fields}{self._diagnostics()}")
+                        raise PhoneError(
+                            f"phone {self.name} exited while waiting for {event} "
+                            f"{fields}{self._diagnostics()}"
+                        )
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise PhoneTimeout(f"phone {self.name}: no {event or 'event'} {fields} within {timeout} s"
-                                       f"{self._diagnostics()}")
+                    raise PhoneTimeout(
+                        f"phone {self.name}: no {event or 'event'} {fields} within {timeout} s"
+                        f"{self._diagnostics()}"
+                    )
                 self._cond.wait(remaining)
 
     # --- state -------------------------------------------------------------------------------
@@ -228,7 +258,10 @@ class Phone:
     @property
     def current_call(self) -> int | None:
         """The newest call handle (incoming or outgoing), disconnected or not."""
-        handles = [int(e["call"]) for e in self.find(predicate=lambda e: e["event"] in ("call_state", "incoming_call"))]
+        handles = [
+            int(e["call"])
+            for e in self.find(predicate=lambda e: e["event"] in ("call_state", "incoming_call"))
+        ]
         return max(handles) if handles else None
 
     def call_state(self, call: int | None = None) -> str | None:
@@ -244,13 +277,31 @@ class Phone:
 
     # --- registration ------------------------------------------------------------------------
 
-    def register(self, user: str, password: str | None, registrar: str, *, domain: str | None = None,
-                 transport: str = "udp", expires: int = 300, wait: bool = True, timeout: float = 10.0,
-                 **extra: Any) -> Event | None:
+    def register(
+        self,
+        user: str,
+        password: str | None,
+        registrar: str,
+        *,
+        domain: str | None = None,
+        transport: str = "udp",
+        expires: int = 300,
+        wait: bool = True,
+        timeout: float = 10.0,
+        **extra: Any,
+    ) -> Event | None:
         """REGISTER (digest credentials answer 401/407 automatically); by default wait for 200."""
         since = self.mark()
-        self.command("register", user=user, password=password, registrar=registrar, domain=domain,
-                     transport=transport, expires=expires, **extra)
+        self.command(
+            "register",
+            user=user,
+            password=password,
+            registrar=registrar,
+            domain=domain,
+            transport=transport,
+            expires=expires,
+            **extra,
+        )
         if not wait:
             return None
         result = self.wait_for("reg_state", timeout, since=since, account="registered")
@@ -281,10 +332,19 @@ class Phone:
             raise PhoneError(f"phone {self.name} has no call")
 
         def ended(e: Event) -> bool:
-            return e.get("event") == "call_state" and e.get("call") == handle and e.get("state") == "DISCONNECTED"
+            return (
+                e.get("event") == "call_state"
+                and e.get("call") == handle
+                and e.get("state") == "DISCONNECTED"
+            )
 
-        return self.wait_for("call_state", timeout, call=handle, state=state,
-                             fail_on=None if state == "DISCONNECTED" else ended)
+        return self.wait_for(
+            "call_state",
+            timeout,
+            call=handle,
+            state=state,
+            fail_on=None if state == "DISCONNECTED" else ended,
+        )
 
     def call_and_wait_confirmed(self, uri: str, timeout: float = 10.0, **options: Any) -> int:
         handle = self.call(uri, **options)
@@ -365,8 +425,9 @@ class Phone:
                 return got
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise PhoneTimeout(f"phone {self.name}: DTMF {digits!r} not received (got {got!r})"
-                                   f"{self._diagnostics()}")
+                raise PhoneTimeout(
+                    f"phone {self.name}: DTMF {digits!r} not received (got {got!r}){self._diagnostics()}"
+                )
             with self._cond:
                 self._cond.wait(min(remaining, 0.2))
 

@@ -120,8 +120,13 @@ def guarded(method: Callable[..., None]) -> Callable[..., None]:
         try:
             method(self, *args)
         except Exception as exc:  # noqa: BLE001 - reported, never propagated into C++
-            self.agent.out.event("log", level="error", where=method.__name__, error=error_text(exc),
-                                 trace=traceback.format_exc())
+            self.agent.out.event(
+                "log",
+                level="error",
+                where=method.__name__,
+                error=error_text(exc),
+                trace=traceback.format_exc(),
+            )
 
     wrapper.__name__ = method.__name__
     return wrapper
@@ -144,9 +149,15 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         info = self.getInfo()
         self.state = CALL_STATES.get(info.state, str(info.state))
         self.agent.out.event(
-            "call_state", call=self.handle, state=self.state, code=int(info.lastStatusCode),
-            reason=info.lastReason, remote_uri=info.remoteUri, local_uri=info.localUri,
-            call_id=info.callIdString, role="caller" if info.role == 0 else "callee",
+            "call_state",
+            call=self.handle,
+            state=self.state,
+            code=int(info.lastStatusCode),
+            reason=info.lastReason,
+            remote_uri=info.remoteUri,
+            local_uri=info.localUri,
+            call_id=info.callIdString,
+            role="caller" if info.role == 0 else "callee",
         )
         if self.state == "DISCONNECTED":
             self.agent.call_ended(self)
@@ -163,8 +174,13 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
                 stream = self.getStreamInfo(media.index)
                 codec = f"{stream.codecName}/{stream.codecClockRate}"
             self.agent.out.event(
-                "media_state", call=self.handle, index=int(media.index), status=status,
-                dir=MEDIA_DIR.get(media.dir, str(media.dir)), codec=codec, slot=int(media.audioConfSlot),
+                "media_state",
+                call=self.handle,
+                index=int(media.index),
+                status=status,
+                dir=MEDIA_DIR.get(media.dir, str(media.dir)),
+                codec=codec,
+                slot=int(media.audioConfSlot),
             )
             if media.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
                 self.agent.connect_media(self, int(media.audioConfSlot))
@@ -172,9 +188,13 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
 
     @guarded
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # noqa: N802
-        self.agent.out.event("dtmf", call=self.handle, digit=prm.digit,
-                             method=DTMF_METHODS.get(prm.method, str(prm.method)),
-                             duration=None if prm.duration >= 0xFFFFFFFF else int(prm.duration))
+        self.agent.out.event(
+            "dtmf",
+            call=self.handle,
+            digit=prm.digit,
+            method=DTMF_METHODS.get(prm.method, str(prm.method)),
+            duration=None if prm.duration >= 0xFFFFFFFF else int(prm.duration),
+        )
 
     @guarded
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:  # noqa: N802
@@ -182,13 +202,23 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         new_call = PhoneCall(self.agent, target)
         self.agent.adopt(new_call)
         prm.newCall = new_call
-        self.agent.out.event("transfer_request", call=self.handle, target=prm.dstUri, new_call=new_call.handle,
-                             code=int(prm.statusCode))
+        self.agent.out.event(
+            "transfer_request",
+            call=self.handle,
+            target=prm.dstUri,
+            new_call=new_call.handle,
+            code=int(prm.statusCode),
+        )
 
     @guarded
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:  # noqa: N802
-        self.agent.out.event("transfer_status", call=self.handle, code=int(prm.statusCode), reason=prm.reason,
-                             final=bool(prm.finalNotify))
+        self.agent.out.event(
+            "transfer_status",
+            call=self.handle,
+            code=int(prm.statusCode),
+            reason=prm.reason,
+            final=bool(prm.finalNotify),
+        )
 
     @guarded
     def onCallReplaced(self, prm: pj.OnCallReplacedParam) -> None:  # noqa: N802
@@ -209,8 +239,14 @@ class PhoneAccount(pj.Account):  # type: ignore[misc]
     @guarded
     def onRegState(self, prm: pj.OnRegStateParam) -> None:  # noqa: N802
         info = self.getInfo()
-        self.agent.out.event("reg_state", account=self.label, code=int(prm.code), reason=prm.reason,
-                             expires=int(prm.expiration), active=bool(info.regIsActive))
+        self.agent.out.event(
+            "reg_state",
+            account=self.label,
+            code=int(prm.code),
+            reason=prm.reason,
+            expires=int(prm.expiration),
+            active=bool(info.regIsActive),
+        )
 
     @guarded
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
@@ -220,12 +256,21 @@ class PhoneAccount(pj.Account):  # type: ignore[misc]
         message = ""
         with contextlib.suppress(Exception):
             message = prm.rdata.wholeMsg
-        self.agent.out.event("incoming_call", call=call.handle, account=self.label, remote_uri=info.remoteUri,
-                             local_uri=info.localUri, call_id=info.callIdString, message=message)
+        self.agent.out.event(
+            "incoming_call",
+            call=call.handle,
+            account=self.label,
+            remote_uri=info.remoteUri,
+            local_uri=info.localUri,
+            call_id=info.callIdString,
+            message=message,
+        )
         self.agent.on_incoming(call)
 
 
-def write_sine_wav(path: Path, freq: float, seconds: float, rate: int = 16000, amplitude: int = 10000) -> None:
+def write_sine_wav(
+    path: Path, freq: float, seconds: float, rate: int = 16000, amplitude: int = 10000
+) -> None:
     """The ``tone`` command's source: mono 16-bit PCM (kept here so this script needs only pjsua2)."""
     count = int(seconds * rate)
     frames = struct.pack(
@@ -238,6 +283,19 @@ def write_sine_wav(path: Path, freq: float, seconds: float, rate: int = 16000, a
         out.writeframes(frames)
 
 
+def wav_complete(path: str) -> bool:
+    """True once a WAV's RIFF size field matches the file size (pjmedia fills it in when closing)."""
+    try:
+        with open(path, "rb") as wav:
+            header = wav.read(12)
+            size = os.fstat(wav.fileno()).st_size
+    except OSError:
+        return True  # nothing to wait for
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return False
+    return int(struct.unpack("<I", header[4:8])[0]) + 8 == size
+
+
 class Agent:
     """Owns the Endpoint, accounts, calls, the player and recorders; executes commands."""
 
@@ -248,7 +306,11 @@ class Agent:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ep = pj.Endpoint()
         self.calls: dict[int, PhoneCall] = {}
-        self.dead: list[PhoneCall] = []
+        # pjsua reuses call and account ids, and a pjsua2 object's destructor acts on its (stale) id,
+        # so a finished call or replaced account must never be garbage-collected while the library
+        # runs: it would hang up or delete whatever now has its id.  They are kept here, and the
+        # process ends with os._exit after libDestroy, so no destructor ever runs.
+        self.retired: list[Any] = []
         self.local: PhoneAccount | None = None
         self.registered: PhoneAccount | None = None
         self.transports: dict[str, int] = {}
@@ -258,6 +320,7 @@ class Agent:
         self.auto_answer_code = 200
         self.ring_code = 180
         self.pending_record: tuple[str, int | None] | None = None
+        self.closed_recordings: list[str] = []  # closed since the last stop_record (e.g. at hang-up)
         self.quitting = False
         self._handles = 0
 
@@ -289,17 +352,26 @@ class Agent:
         self.set_codecs(list(self.args.codecs.split(",")) if self.args.codecs else list(DEFAULT_CODECS))
         self.local = PhoneAccount(self, "local")
         self.local.create(self.account_config(f"sip:{self.args.name}@{LOOPBACK}:{self.args.sip_port}"), True)
-        self.out.event("ready", name=self.args.name, sip_port=self.args.sip_port, rtp_port=self.args.rtp_port,
-                       pid=os.getpid(), workdir=str(self.workdir))
+        self.out.event(
+            "ready",
+            name=self.args.name,
+            sip_port=self.args.sip_port,
+            rtp_port=self.args.rtp_port,
+            pid=os.getpid(),
+            workdir=str(self.workdir),
+        )
 
     def shutdown(self) -> None:
         """Hang up, unregister, destroy; keeps handling events so BYEs and un-REGISTERs go out."""
         with contextlib.suppress(Exception):
             self.ep.hangupAllCalls()
         deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline and any(c.state not in ("DISCONNECTED", "NULL") for c in self.calls.values()):
+        while time.monotonic() < deadline and any(
+            c.state not in ("DISCONNECTED", "NULL") for c in self.calls.values()
+        ):
             self.ep.libHandleEvents(10)
         self.stop_recording_all()
+        self.settle_recordings()
         self.player = None
         if self.registered is not None:
             with contextlib.suppress(Exception):
@@ -308,13 +380,11 @@ class Agent:
                     deadline = time.monotonic() + 1.0
                     while time.monotonic() < deadline and self.registered.getInfo().regIsActive:
                         self.ep.libHandleEvents(10)
-        self.calls.clear()
-        self.dead.clear()
         for account in (self.registered, self.local):
             if account is not None:
                 with contextlib.suppress(Exception):
                     account.shutdown()
-        self.registered = self.local = None
+                self.retired.append(account)
         self.ep.libDestroy()
 
     def next_handle(self) -> int:
@@ -348,11 +418,10 @@ class Agent:
         self.calls[call.handle] = call
 
     def call_ended(self, call: PhoneCall) -> None:
-        # Deleting a Call inside its own callback is unsafe; drop it after libHandleEvents returns.
         if call.recorder is not None:
             self.stop_recording(call)
         self.calls.pop(call.handle, None)
-        self.dead.append(call)
+        self.retired.append(call)
 
     def find_call(self, params: dict[str, Any]) -> PhoneCall:
         handle = params.get("call")
@@ -413,11 +482,23 @@ class Agent:
             if media is not None:
                 with contextlib.suppress(Exception):
                     media.stopTransmit(recorder)
-            del recorder  # the destructor closes the file and writes the WAV header sizes
+            # The destructor removes the conference port; pjmedia closes the file (and only then
+            # writes the WAV header sizes) a little later, in the conference clock. settle_recordings
+            # waits for that.
+            del recorder
+            if path:
+                self.closed_recordings.append(path)
         return path
 
+    def settle_recordings(self, timeout: float = 2.0) -> None:
+        """Run the event loop until every closed recording has its final WAV header (not from callbacks)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not all(wav_complete(p) for p in self.closed_recordings):
+            self.ep.libHandleEvents(10)
+
     def stop_recording_all(self) -> list[str]:
-        paths = [self.stop_recording(c) for c in list(self.calls.values()) + self.dead if c.recorder is not None]
+        calls = list(self.calls.values()) + [c for c in self.retired if isinstance(c, PhoneCall)]
+        paths = [self.stop_recording(c) for c in calls if c.recorder is not None]
         return [p for p in paths if p]
 
     def set_codecs(self, wanted: list[str]) -> list[str]:
@@ -475,6 +556,7 @@ class Agent:
             old, self.registered = self.registered, None
             with contextlib.suppress(Exception):
                 old.shutdown()
+            self.retired.append(old)
         account = PhoneAccount(self, "registered")
         account.create(acfg, True)
         self.registered = account
@@ -579,11 +661,15 @@ class Agent:
         return {"path": path, "call": call.handle, "pending": False}
 
     def cmd_stop_record(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Close recordings; answers every file closed since the last stop_record (hang-ups close too)."""
         self.pending_record = None
         if p.get("call") is not None:
-            path = self.stop_recording(self.find_call(p))
-            return {"paths": [path] if path else []}
-        return {"paths": self.stop_recording_all()}
+            self.stop_recording(self.find_call(p))
+        else:
+            self.stop_recording_all()
+        self.settle_recordings()
+        paths, self.closed_recordings = self.closed_recordings, []
+        return {"paths": paths}
 
     def cmd_dtmf(self, p: dict[str, Any]) -> dict[str, Any]:
         call = self.find_call(p)
@@ -625,17 +711,28 @@ class Agent:
     def cmd_codecs(self, p: dict[str, Any]) -> dict[str, Any]:
         if p.get("list") is not None:
             self.set_codecs([str(c) for c in p["list"]])
-        return {"codecs": [ci.codecId for ci in sorted(self.ep.codecEnum2(), key=lambda c: -c.priority)
-                           if ci.priority > 0]}
+        return {
+            "codecs": [
+                ci.codecId
+                for ci in sorted(self.ep.codecEnum2(), key=lambda c: -c.priority)
+                if ci.priority > 0
+            ]
+        }
 
     def cmd_info(self, p: dict[str, Any]) -> dict[str, Any]:
         call = self.find_call(p)
         info = call.getInfo()
-        return {"call": call.handle, "state": CALL_STATES.get(info.state, str(info.state)),
-                "code": int(info.lastStatusCode), "remote_uri": info.remoteUri, "local_uri": info.localUri,
-                "remote_contact": info.remoteContact, "call_id": info.callIdString,
-                "duration": info.connectDuration.sec + info.connectDuration.msec / 1000.0,
-                "recording": call.record_path}
+        return {
+            "call": call.handle,
+            "state": CALL_STATES.get(info.state, str(info.state)),
+            "code": int(info.lastStatusCode),
+            "remote_uri": info.remoteUri,
+            "local_uri": info.localUri,
+            "remote_contact": info.remoteContact,
+            "call_id": info.callIdString,
+            "duration": info.connectDuration.sec + info.connectDuration.msec / 1000.0,
+            "recording": call.record_path,
+        }
 
     def cmd_stats(self, p: dict[str, Any]) -> dict[str, Any]:
         call = self.find_call(p)
@@ -644,9 +741,14 @@ class Agent:
             if media.type == pj.PJMEDIA_TYPE_AUDIO:
                 stat = call.getStreamStat(media.index)
                 stream = call.getStreamInfo(media.index)
-                return {"call": call.handle, "codec": f"{stream.codecName}/{stream.codecClockRate}",
-                        "rx_packets": int(stat.rtcp.rxStat.pkt), "tx_packets": int(stat.rtcp.txStat.pkt),
-                        "rx_loss": int(stat.rtcp.rxStat.loss), "remote_rtp": stream.remoteRtpAddress}
+                return {
+                    "call": call.handle,
+                    "codec": f"{stream.codecName}/{stream.codecClockRate}",
+                    "rx_packets": int(stat.rtcp.rxStat.pkt),
+                    "tx_packets": int(stat.rtcp.txStat.pkt),
+                    "rx_loss": int(stat.rtcp.rxStat.loss),
+                    "remote_rtp": stream.remoteRtpAddress,
+                }
         raise CommandError(f"call {call.handle} has no audio")
 
 
@@ -663,7 +765,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rtp-port", type=int, required=True)
     parser.add_argument("--rtp-range", type=int, default=20, help="RTP ports available from --rtp-port")
     parser.add_argument("--no-tcp", action="store_true", help="do not also listen for SIP over TCP")
-    parser.add_argument("--codecs", default="", help="comma-separated priority list, e.g. PCMU/8000,PCMA/8000")
+    parser.add_argument(
+        "--codecs", default="", help="comma-separated priority list, e.g. PCMU/8000,PCMA/8000"
+    )
     parser.add_argument("--auto-answer", action="store_true")
     parser.add_argument("--log-level", type=int, default=3, help="pjsip log level written to stderr")
     parser.add_argument("--workdir", default="")
@@ -691,7 +795,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         while not stop.is_set() and not agent.quitting:
             agent.ep.libHandleEvents(10)
-            agent.dead.clear()
             while True:
                 try:
                     line = lines.get_nowait()
@@ -705,9 +808,13 @@ def main(argv: list[str] | None = None) -> int:
                 if agent.quitting:
                     break
     finally:
-        agent.shutdown()
-        out.event("exit")
-    return 0
+        try:
+            agent.shutdown()
+        finally:
+            out.event("exit")
+            sys.stderr.flush()
+            # Skip interpreter teardown: destructors of retired pjsua2 objects must not run (see Agent).
+            os._exit(0)
 
 
 def run_command(agent: Agent, out: Output, line: str) -> None:

@@ -1,0 +1,67 @@
+"""mod_opus: the Opus codec (RFC 6716) in RTP (RFC 7587), on Debian's libopus through opuslib.
+
+Registers OPUS at 48 kHz mono and stereo, 16 kHz and 8 kHz (ptime 20, 10,
+40, 60), reads opus.conf when loaded, and offers:
+
+- `codecs.negotiator`: the OPUS fmtp rules for `MediaPolicy(fmtp={"OPUS": ...})`;
+- `OpusDecoder.decode_fec(next_payload, samples)` for endpoints that peek
+  their jitter buffer, and its counters (`stats`, `Frames[n] PLC[n] FEC[n]`);
+- `OpusEncoder.on_loss_report(fraction_lost, now)` for RTCP-driven
+  adaptation (`BitrateController`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from switchcore.module import Module
+
+from .bitrate import BitrateController, fec_floor, loss_percent
+from .decoder import OpusDecoder, OpusStats
+from .encoder import EncoderConfig, OpusEncoder
+from .fmtp import OpusFmtp, OpusFmtpNegotiator
+from .libopus import has_fec, library_version, packet_samples
+from .settings import OpusSettings, settings_from_element
+from .specs import IMPLEMENTATIONS, PTIMES, OpusCodecs
+
+if TYPE_CHECKING:
+    from switchcore.core import Switch
+
+__all__ = [
+    "IMPLEMENTATIONS",
+    "PTIMES",
+    "BitrateController",
+    "EncoderConfig",
+    "OpusCodecs",
+    "OpusDecoder",
+    "OpusEncoder",
+    "OpusFmtp",
+    "OpusFmtpNegotiator",
+    "OpusSettings",
+    "OpusStats",
+    "codecs",
+    "fec_floor",
+    "has_fec",
+    "library_version",
+    "loss_percent",
+    "module",
+    "packet_samples",
+    "settings_from_element",
+]
+
+log = logging.getLogger("mod_opus")
+
+module = Module("mod_opus", "Opus codec")
+codecs = OpusCodecs()
+for _spec in codecs.specs:
+    module.add_codec(_spec)
+
+
+@module.loaded
+async def _load(switch: Switch) -> None:
+    """Read opus.conf (absent: the defaults) into the settings every new call is built with."""
+    config: Any = switch.config  # switchcore.xmlconf.ConfigHolder once the switch is started
+    element = config.current.configuration("opus.conf")
+    codecs.settings = settings_from_element(element)
+    log.info("mod_opus: %s, %s", library_version(), codecs.settings)

@@ -140,7 +140,8 @@ class JitterBuffer:
     def _update_jitter(self, timestamp: int, arrival: float) -> None:
         """RFC 3550 A.8 interarrival jitter, in samples of the RTP clock."""
         if self._last_arrival is not None:
-            d = (arrival - self._last_arrival) * self.clock_rate - ts_diff(timestamp, self._last_timestamp)
+            elapsed = ((timestamp - self._last_timestamp + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+            d = (arrival - self._last_arrival) * self.clock_rate - elapsed
             self._jitter += (abs(d) - self._jitter) / 16
         self._last_arrival, self._last_timestamp = arrival, timestamp
 

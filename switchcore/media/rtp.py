@@ -20,6 +20,7 @@ import struct
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from aiortc.rtp import (
     AnyRtcpPacket,
@@ -100,10 +101,13 @@ def is_rtcp(data: bytes) -> bool:
 # --- RTP -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RtpPacket:
+class RtpPacket(NamedTuple):
     """RFC 3550 5.1 one RTP packet.  `extension` is (profile, data) of the 5.3.1 header extension;
-    `padding` is the number of padding octets including the count octet (written as zeros)."""
+    `padding` is the number of padding octets including the count octet (written as zeros).
+
+    A NamedTuple rather than a frozen dataclass: one is built per received
+    packet, and tuple construction costs a quarter of a frozen dataclass's.
+    """
 
     payload_type: int
     sequence: int
@@ -120,6 +124,8 @@ class RtpPacket:
         if len(data) < 12:
             raise RtpError(f"RTP packet is {len(data)} bytes, shorter than the 12-byte header")
         first, second, sequence, timestamp, ssrc = _HEADER.unpack_from(data)
+        if first == 0x80:  # the usual packet: version 2, no padding, extension or CSRC
+            return cls(second & 0x7F, sequence, timestamp, ssrc, data[12:], second > 0x7F)
         if first >> 6 != RTP_VERSION:
             raise RtpError(f"RTP version {first >> 6}, expected 2")
         count = first & 0x0F

@@ -29,6 +29,7 @@ import asyncio
 import errno
 import logging
 import random
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -53,7 +54,6 @@ from .rtp import (
     RtpSender,
     build_bye,
     build_report,
-    is_rtcp,
     ntp_middle,
     ntp_timestamp,
     parse_rtcp,
@@ -62,6 +62,7 @@ from .rtp import (
 )
 
 log = logging.getLogger(__name__)
+_SEQ_TS_SSRC = struct.Struct("!HII")
 
 Address = tuple[str, int]
 MAX_DATAGRAM = 2048  # see docs: asyncio's 256 KiB default read buffer costs an mmap per packet
@@ -209,6 +210,7 @@ class RtpSession:
         self.remote_address: Address | None = None
         self.remote_rtcp_address: Address | None = None
         self.latched = False
+        self._rtcp_latched = False
         self.closed = False
         self._transport: asyncio.DatagramTransport | None = None
         self._rtcp_transport: asyncio.DatagramTransport | None = None
@@ -217,6 +219,8 @@ class RtpSession:
         self._dtmf_lock = asyncio.Lock()
         self._dtmf_sending = False
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._mux = config.rtcp_mux
         self._last_rx = time.monotonic()
         self._timed_out = False
         self._next_rtcp = 0.0
@@ -298,7 +302,7 @@ class RtpSession:
             self.local_rtcp_address = (rtcp_name[0], rtcp_name[1]) if rtcp_name else None
         else:
             self.local_rtcp_address = self.local_address
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._last_rx = loop.time()
         if self.config.rtcp_interval:
             self._next_rtcp = loop.time() + self.config.rtcp_interval * random.uniform(0.5, 1.5)
@@ -329,7 +333,7 @@ class RtpSession:
         if rtcp is None and address is not None:
             rtcp = address if self.config.rtcp_mux else (address[0], address[1] + 1)
         self.remote_rtcp_address = rtcp
-        self.latched = False
+        self.latched = self._rtcp_latched = False
 
     def set_media_timeout(self, seconds: float | None) -> None:
         """Change the media timeout (e.g. None while on hold); the clock restarts now."""
@@ -407,46 +411,47 @@ class RtpSession:
     # --- receiving -------------------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
-        if self.config.rtcp_mux and is_rtcp(data):
+        # The hot path: header fields first, a full parse only for what is buffered or decoded.
+        if len(data) < 12:
+            self._counts["bad"] += 1
+            return
+        second = data[1]
+        if 192 <= second <= 223 and self._mux:  # RFC 5761 4
             self.rtcp_received(data, addr)
             return
-        if len(data) < 12 or data[0] >> 6 != 2:
-            self._counts["bad"] += 1
-            return
-        pt = data[1] & 0x7F
+        pt = second & 0x7F
         audio = pt in self._audio_pts
-        dtmf = pt in self._dtmf_pts
-        if not (audio or dtmf or pt == CN_PT):
+        if data[0] & 0xC0 != 0x80 or not (audio or pt in self._dtmf_pts or pt == CN_PT):
             self._counts["bad"] += 1
             return
-        if self.latched and addr != self.remote_address:
-            self._counts["foreign"] += 1
+        if self.latched:
+            if addr != self.remote_address:
+                self._counts["foreign"] += 1
+                return
+        elif self.config.latch:
+            self._latch(addr)
+        now = self._loop.time() if self._loop is not None else 0.0
+        self._last_rx = now
+        self._timed_out = False
+        self._counts["octets_received"] += len(data) - 12
+        sequence, timestamp, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+        self.stats_in.update(ssrc, sequence, timestamp, now, audio)
+        if audio and self._passthrough is not None:
+            self._passthrough(data)
+            return
+        if pt == CN_PT:
             return
         try:
             packet = RtpPacket.parse(data)
+            if audio:
+                self.jitter.push(packet, now)
+                return
+            digits = self.dtmf_in.receive(packet, now)
         except RtpError:
             self._counts["bad"] += 1
             return
-        if self.config.latch and not self.latched:
-            self._latch(addr)
-        now = asyncio.get_running_loop().time()
-        self._last_rx = now
-        self._timed_out = False
-        self._counts["octets_received"] += len(packet.payload)
-        self.stats_in.update(packet.ssrc, packet.sequence, packet.timestamp, now, jitter=audio)
-        if audio:
-            if self._passthrough is not None:
-                self._passthrough(data)
-            else:
-                self.jitter.push(packet, now)
-        elif dtmf:
-            try:
-                digits = self.dtmf_in.receive(packet, now)
-            except RtpError:
-                self._counts["bad"] += 1
-                return
-            for digit in digits:
-                self._deliver_dtmf(digit)
+        for digit in digits:
+            self._deliver_dtmf(digit)
 
     def _latch(self, addr: Address) -> None:
         if addr != self.remote_address:
@@ -467,8 +472,9 @@ class RtpSession:
         except RtpError:
             self._counts["bad"] += 1
             return
-        if self.config.latch and not self.config.rtcp_mux and self.remote_rtcp_address != addr:
-            self.remote_rtcp_address = addr  # latch RTCP to where it really comes from
+        if self.config.latch and not self._mux and not self._rtcp_latched:
+            self.remote_rtcp_address = addr  # latch RTCP, once, to where it really comes from
+            self._rtcp_latched = True
         now = time.time()
         for packet in packets:
             if isinstance(packet, RtcpSrPacket):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from modules.mod_event_socket.declaration import running
+from modules.mod_event_socket.declaration import module, running
 from modules.mod_event_socket.server import EventSocketServer
 from modules.mod_event_socket.settings import EslSettings
 from switchcore.core import Switch
@@ -85,9 +85,11 @@ async def esl(core: Switch) -> AsyncIterator[EventSocketServer]:
     server = EventSocketServer(core, EslSettings(listen_port=next_port(), max_queue=200))
     await server.start()
     running[core] = server
+    core.registry.add(module)  # its `socket` application, without the load hook's own listener
     try:
         yield server
     finally:
+        core.registry.remove(module.name)
         running.pop(core, None)
         await server.stop()
 
@@ -100,6 +102,7 @@ class RawClient:
         self.writer = writer
         self.frames = FrameReader()
         self.raw = bytearray()
+        self.backlog: list[Frame] = []  # events and log lines read while waiting for a reply
 
     @classmethod
     async def connect(cls, port: int, host: str = "127.0.0.1") -> RawClient:
@@ -126,18 +129,24 @@ class RawClient:
         return await self.reply()
 
     async def reply(self) -> Frame:
-        """The next reply, skipping events and log lines that arrive meanwhile."""
+        """The next reply; events and log lines that arrive meanwhile are kept for `event()`."""
         while True:
             frame = await self.frame()
             if frame.content_type in ("command/reply", "api/response", "text/disconnect-notice"):
                 return frame
+            self.backlog.append(frame)
+
+    async def next_unreplied(self, timeout: float) -> Frame:
+        if self.backlog:
+            return self.backlog.pop(0)
+        return await self.frame(timeout)
 
     async def event(self, name: str, timeout: float = 5.0, **match: str) -> Frame:
         """The next event called `name` (whose headers match `match`), skipping others."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while True:
-            frame = await self.frame(max(0.01, end - loop.time()))
+            frame = await self.next_unreplied(max(0.01, end - loop.time()))
             if not frame.content_type.startswith("text/event-"):
                 continue
             data = frame.event()

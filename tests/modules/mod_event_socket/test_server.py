@@ -167,7 +167,7 @@ async def test_log_level_and_nolog(client: RawClient) -> None:
     assert (await client.command("log debug")).reply_text == "+OK log level debug [7]"
     logging.getLogger("test.esl").info("a line for the socket")
     while True:
-        frame = await client.frame()
+        frame = await client.next_unreplied(5)
         if frame.content_type == "log/data" and "a line for the socket" in frame.body:
             break
     assert frame.get("Log-Level") == "6"

@@ -105,6 +105,11 @@ class Switch:
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config = ConfigHolder(self.conf_dir, self.base_vars())
+        loaded = self.config.load_initial()
+        for warning in loaded.warnings:
+            log.warning("%s", warning)
+        if not loaded.ok:
+            raise ConfigError(loaded.reply.removeprefix("-ERR "))
         self.global_vars = dict(self.config.current.global_vars)
         self.settings = self._switch_settings()
         url = self.settings.get("db-url") or f"sqlite:///{self.data_dir / 'switchcore.db'}"
@@ -277,14 +282,16 @@ class Switch:
         """reloadxml: swap in the whole new tree, or keep the running one and say where it broke."""
         assert self.config is not None
         result = await asyncio.to_thread(self.config.reload)
+        for warning in result.warnings:
+            log.warning("%s", warning)
         if not result.ok:
-            log.error("reloadxml failed, keeping the running configuration: %s", result.error)
-            return f"-ERR {result.error}\n"
+            log.error("reloadxml failed, keeping the running configuration: %s", result.reply)
+            return result.reply + "\n"
         self.global_vars.update(self.config.current.global_vars)
         self.events.fire(Event.create("RELOADXML"))
-        summary = result.summary() if hasattr(result, "summary") else ""
-        log.info("reloadxml: %s", summary or "Success")
-        return f"+OK [Success]\n{summary}" + ("\n" if summary and not summary.endswith("\n") else "")
+        summary = result.diff_text.strip()
+        log.info("reloadxml: %s", summary or "no changes")
+        return result.reply + "\n" + (summary + "\n" if summary else "")
 
     def on_shutdown(self, hook: Callable[[], Awaitable[None]]) -> None:
         self._shutdown_hooks.append(hook)

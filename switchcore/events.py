@@ -59,8 +59,9 @@ class Event:
     body: str = ""
 
     @classmethod
-    def create(cls, name: str, subclass: str = "", **extra: str) -> Event:
+    def create(cls, event_name: str, subclass: str = "", /, **extra: str) -> Event:
         """An event with FreeSWITCH's standard headers filled in (switch_event_prep_for_delivery)."""
+        name = event_name
         if name not in _KNOWN:
             raise ValueError(f"unknown event name {name!r}")
         if name == "CUSTOM" and not subclass:

@@ -248,6 +248,9 @@ class Session:
     def instruct(self, instruction: Instruction, interrupt: bool = False) -> None:
         """Queue work for a parked or waiting channel (originate, sendmsg); `interrupt` stops what runs now."""
         if interrupt:
+            if isinstance(instruction, RunApps) and self.state is CS.PARK:
+                # As FreeSWITCH's park loop: run what was sent, then stay parked.
+                instruction = RunApps((*instruction.apps, ("park", "")))
             self._interrupt = instruction
             self._cancel_app()
         else:
@@ -292,7 +295,7 @@ class Session:
         self.call_state = new
         self.fire("CHANNEL_CALLSTATE", **{"Original-Channel-Call-State": old.value})
 
-    def fire(self, name: str, subclass: str = "", **headers: str) -> Event:
+    def fire(self, name: str, subclass: str = "", /, **headers: str) -> Event:
         event = Event.create(name, subclass)
         event.headers.update(self.event_headers())
         event.headers.update(headers)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from switchcore.media.codec import CodecSpec
+from switchcore.media.negotiate import LocalMedia, MediaPolicy, answer_offer
 from switchcore.media.rtp import DtmfDigit, RtpError, RtpPacket, parse_rtcp
 from switchcore.media.rtp_session import (
     MAX_DATAGRAM,
@@ -18,7 +21,9 @@ from switchcore.media.rtp_session import (
     RtpSession,
     pass_through,
 )
+from switchcore.media.sdp import SessionDescription
 
+VECTORS = Path(__file__).parents[2] / "vectors" / "sdp"
 HOST = "127.0.0.1"
 PORTS = (15200, 15299)  # this suite's UDP range
 Address = tuple[str, int]
@@ -417,3 +422,22 @@ async def test_mute_during_dtmf_skips_audio_but_keeps_time(ports: PortAllocator)
     finally:
         a.close()
         b.close()
+
+
+def test_config_from_negotiated_takes_pts_clock_and_mux() -> None:
+    def unused(fmtp: Mapping[str, str]) -> Any:
+        raise AssertionError("no codec is built here")
+
+    g722 = CodecSpec("G722", 16000, 8000, 1, 9, unused, unused, (20,))
+    offer = SessionDescription.parse((VECTORS / "pjsua2_offer.sdp").read_bytes())
+    greedy = MediaPolicy.from_prefs("G722,PCMU")
+    negotiated = answer_offer(offer, LocalMedia(HOST, 15200), greedy, [g722]).negotiated
+    config = RtpConfig.from_negotiated(negotiated, media_timeout=30.0)
+    assert (config.payload_type, config.recv_payload_type, config.dtmf_pt, config.recv_dtmf_pt) == (
+        9,
+        9,
+        121,
+        121,
+    )
+    assert (config.clock_rate, config.ptime, config.samples_per_packet) == (8000, 20, 160)
+    assert (config.dtmf_clock_rate, config.rtcp_mux, config.media_timeout) == (8000, False, 30.0)

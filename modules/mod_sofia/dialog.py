@@ -265,8 +265,10 @@ class Dialog:
         if self.local_contact is not None and method in TARGET_REFRESH:
             lines.append(Header.make("Contact", str(self.local_contact)))
         lines += [Header.make(name, value) for name, value in headers]
-        request = Request(method=method, uri=str(ruri), headers=tuple(lines))
-        return request.with_body(body, content_type)
+        if content_type is not None:
+            lines.append(Header.make("Content-Type", content_type))
+        lines.append(Header.make("Content-Length", str(len(body))))
+        return Request(method=method, uri=str(ruri), headers=tuple(lines), body=body)
 
     # -- receiving (12.2.2, 12.2.1.2, 13.2.2.4) --
     def receive_request(self, request: Request) -> None:

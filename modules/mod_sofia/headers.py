@@ -92,10 +92,18 @@ SINGLE_HEADERS = frozenset(
 )
 
 
+_KEY_MEMO: dict[str, str] = {}
+
+
 def header_key(name: str) -> str:
     """The lookup key of a header name: lower case, compact form expanded."""
-    low = name.lower()
-    return COMPACT_FORMS.get(low, low)
+    key = _KEY_MEMO.get(name)
+    if key is None:
+        low = name.lower()
+        key = COMPACT_FORMS.get(low, low)
+        if len(_KEY_MEMO) < 4096:  # bounded: names come from the network
+            _KEY_MEMO[name] = key
+    return key
 
 
 def canonical_name(name: str) -> str:

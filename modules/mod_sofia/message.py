@@ -129,6 +129,9 @@ class Message:
             values = self.values("via")
             if any(not v for v in values):
                 raise ParseError("empty Via value")
+            top: Via | None = self._cache.get("topvia")
+            if top is not None:
+                return [top, *(Via.parse(v) for v in values[1:])]
             return [Via.parse(v) for v in values]
 
         return self._cached("via", compute)
@@ -136,7 +139,8 @@ class Message:
     @property
     def top_via(self) -> Via:
         def compute() -> Via:
-            return Via.parse(split_list(self._required("Via"))[0])
+            vias: list[Via] | None = self._cache.get("via")
+            return vias[0] if vias else Via.parse(split_list(self._required("Via"))[0])
 
         return self._cached("topvia", compute)
 
@@ -344,18 +348,6 @@ def split_head(data: bytes) -> tuple[bytes, bytes] | None:
     return None
 
 
-_KEYS: dict[str, str] = {}
-
-
-def _key(name: str) -> str:
-    key = _KEYS.get(name)
-    if key is None:
-        key = header_key(name)
-        if len(_KEYS) < 2048:  # bounded: names come from the network
-            _KEYS[name] = key
-    return key
-
-
 _WS = (" ", "\t")
 
 
@@ -383,7 +375,7 @@ def parse_header_lines(lines: list[str], errors: list[str] | None = None) -> lis
             value = f"{value} {more}" if value else more
             raw = f"{raw}\r\n{lines[i]}"
             i += 1
-        headers.append(Header(_key(name), name, value, raw))
+        headers.append(Header(header_key(name), name, value, raw))
     return headers
 
 
@@ -483,22 +475,31 @@ def make_response(
         elif header.key == "to":
             value = header.value
             if to_tag is not None and status != 100:
-                value = _add_to_tag(value, to_tag)
+                value = _add_to_tag(request, value, to_tag)
             out.append(Header("to", header.name, value, None))
     out = sorted(out, key=lambda h: _RESPONSE_ORDER.index(h.key))
     out.extend(Header.make(name, value) for name, value in headers)
-    response = Response(
-        status=status, reason=reason if reason is not None else reason_phrase(status), headers=tuple(out)
+    _add_body_headers(out, body, content_type)
+    return Response(
+        status=status,
+        reason=reason if reason is not None else reason_phrase(status),
+        headers=tuple(out),
+        body=body,
     )
-    return response.with_body(body, content_type)
+
+
+def _add_body_headers(out: list[Header], body: bytes, content_type: str | None) -> None:
+    if content_type is not None:
+        out.append(Header("content-type", "Content-Type", content_type, None))
+    out.append(Header("content-length", "Content-Length", str(len(body)), None))
 
 
 _RESPONSE_ORDER = ("via", "from", "to", "call-id", "cseq")
 
 
-def _add_to_tag(value: str, tag: str) -> str:
+def _add_to_tag(request: Request, value: str, tag: str) -> str:
     try:
-        if NameAddr.parse(value).tag is not None:
+        if request.to_addr.tag is not None:
             return value
     except ParseError:
         return value
@@ -533,8 +534,8 @@ def make_request(
     if contact is not None:
         lines.append(Header.make("Contact", str(contact)))
     lines += [Header.make(name, value) for name, value in headers]
-    request = Request(method=method, uri=str(uri), headers=tuple(lines))
-    return request.with_body(body, content_type)
+    _add_body_headers(lines, body, content_type)
+    return Request(method=method, uri=str(uri), headers=tuple(lines), body=body)
 
 
 # --- stream framing (RFC 3261 18.3) ------------------------------------------------------------

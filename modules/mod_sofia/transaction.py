@@ -560,9 +560,13 @@ def stamp_via(request: Request, source: Address) -> Request:
             done = True
         else:
             out.append(header)
-    return Request(
+    stamped = Request(
         method=request.method, uri=request.uri, version=request.version, headers=tuple(out), body=request.body
     )
+    # Keep what was parsed already; only the Via views change.
+    stamped._cache.update((k, v) for k, v in request._cache.items() if k not in ("via", "topvia", "#index"))
+    stamped._cache["topvia"] = changed
+    return stamped
 
 
 def response_address(via: Via, source: Address, reliable: bool) -> Address:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .headers import SINGLE_HEADERS, Via, canonical_name, split_list
+from .headers import SINGLE_HEADERS, canonical_name, split_list
 from .message import (
     Request,
     Response,
@@ -171,12 +171,11 @@ def _answerable(request: Request) -> bool:
     value = request.get("Via")
     if value is None:
         return False
-    top = split_list(value)[0]
     try:
-        Via.parse(top)
+        request.top_via  # noqa: B018 - parsed and cached for the checks that follow
         return True
     except ParseError:
-        return _LENIENT_VIA.match(top) is not None
+        return _LENIENT_VIA.match(split_list(value)[0]) is not None
 
 
 _REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")
@@ -187,8 +186,9 @@ def _check_request(request: Request, policy: Policy) -> None:
     for name in _REQUIRED:
         if name not in request:
             raise _Reject(400, f"Missing {name}")
+    index = request._index()
     for key in SINGLE_HEADERS:
-        if request.count(key) > 1:
+        if len(index.get(key, ())) > 1:
             raise _Reject(400, f"Multiple {canonical_name(key)}")
     vias = _parsed(request, "Via", lambda: request.vias)
     _parsed(request, "From", lambda: request.from_addr)

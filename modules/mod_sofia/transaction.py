@@ -693,9 +693,10 @@ class TransactionLayer:
             # RFC 3261 9.2: the CANCEL matches the INVITE it cancels by the 17.2.3 rules.
             target = self._server.get((*key[:-1], "INVITE"))
             cancels = target.id if target is not None and not target.terminated else None
-        effects: list[Effect] = [Deliver(request, txn.id, cancels)]
+        effects: list[Effect] = []
         if request.method == "INVITE" and self.send_trying:
-            effects += txn.respond(make_response(request, 100), now)
+            effects += txn.respond(make_response(request, 100), now)  # before the TU can answer
+        effects.append(Deliver(request, txn.id, cancels))
         return self._after(txn, effects)
 
     def respond(self, txn: str, response: Response, now: float) -> list[Effect]:

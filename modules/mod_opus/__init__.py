@@ -13,7 +13,7 @@ Registers OPUS at 48 kHz mono and stereo, 16 kHz and 8 kHz (ptime 20, 10,
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from switchcore.module import Module
 
@@ -61,7 +61,6 @@ for _spec in codecs.specs:
 @module.loaded
 async def _load(switch: Switch) -> None:
     """Read opus.conf (absent: the defaults) into the settings every new call is built with."""
-    config: Any = switch.config  # switchcore.xmlconf.ConfigHolder once the switch is started
-    element = config.current.configuration("opus.conf")
+    element = switch.config.current.configuration("opus.conf") if switch.config else None
     codecs.settings = settings_from_element(element)
     log.info("mod_opus: %s, %s", library_version(), codecs.settings)

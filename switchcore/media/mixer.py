@@ -138,19 +138,25 @@ def mix(
 def energy(samples: Samples) -> int:
     """Mean absolute amplitude: the talk-detection score compared with `energy-level`."""
     x = np.asarray(samples, dtype=np.int16)
-    return int(np.abs(x.astype(np.int32)).mean()) if len(x) else 0
+    return int(np.abs(x.astype(np.int32)).sum(dtype=np.int64) // len(x)) if len(x) else 0
 
 
 def energies(inputs: Mapping[K, Samples | None]) -> dict[K, int]:
     """`energy` of every input (0 for None), computed over one stacked array when lengths agree."""
-    present = {m: s for m, s in inputs.items() if s is not None and len(s)}
+    members: list[K] = []
+    arrays: list[Samples] = []
+    for member, samples in inputs.items():
+        if samples is not None and len(samples):
+            members.append(member)
+            arrays.append(samples)
     result: dict[K, int] = dict.fromkeys(inputs, 0)
-    lengths = {len(s) for s in present.values()}
-    if len(lengths) == 1:
-        stack = np.abs(np.array(list(present.values()), dtype=np.int32))
-        for member, value in zip(present, stack.mean(axis=1).tolist(), strict=True):
-            result[member] = int(value)
+    if not arrays:
+        return result
+    length = len(arrays[0])
+    if all(len(a) == length for a in arrays):
+        stack = np.concatenate(arrays).reshape(len(arrays), length).astype(np.int32)
+        sums = np.abs(stack, out=stack).sum(axis=1, dtype=np.int64) // length
+        result.update(zip(members, sums.tolist(), strict=True))
     else:
-        for member, samples in present.items():
-            result[member] = energy(samples)
+        result.update((m, energy(a)) for m, a in zip(members, arrays, strict=True))
     return result

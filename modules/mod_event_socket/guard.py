@@ -55,16 +55,15 @@ class AuthGuard:
             record.failures = 0
         record.failures += 1
         record.last = now
+        extra = record.failures - self.delay_after
+        delay = min(self.max_delay, extra * self.step) if extra > 0 else 0.0
         if self.ban_after and record.failures >= self.ban_after:
             record.banned_until = now + self.ban_seconds
             record.failures = 0
         self._records[address] = record
         while len(self._records) > self.max_tracked:
             self._records.popitem(last=False)
-        extra = record.failures - self.delay_after
-        if record.banned_until > now or extra <= 0:
-            return 0.0 if record.banned_until <= now else self.max_delay
-        return min(self.max_delay, extra * self.step)
+        return delay
 
     def succeeded(self, address: str) -> None:
         self._records.pop(address, None)

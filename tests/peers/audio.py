@@ -32,12 +32,14 @@ def sine(freq: float, seconds: float, rate: int = 8000, amplitude: float = DEFAU
     return result
 
 
-def write_wav(path: str | Path, samples: npt.ArrayLike, rate: int) -> Path:
-    """Write mono 16-bit PCM; values are clipped to the int16 range."""
+def write_wav(path: str | Path, samples: npt.ArrayLike, rate: int, channels: int = 1) -> Path:
+    """Write 16-bit PCM (the mono samples copied to every channel); values are clipped to int16."""
     path = Path(path)
     data = np.clip(np.rint(np.asarray(samples, dtype=np.float64)), -32768, 32767).astype("<i2")
+    if channels > 1:
+        data = np.repeat(data, channels)
     with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
+        out.setnchannels(channels)
         out.setsampwidth(2)
         out.setframerate(rate)
         out.writeframes(data.tobytes())
@@ -51,12 +53,13 @@ def write_tone_wav(
     rate: int = 8000,
     amplitude: float = DEFAULT_AMPLITUDE,
     lead_silence: float = 0.0,
+    channels: int = 1,
 ) -> Path:
-    """Write a mono 16-bit WAV holding a sine (optionally after ``lead_silence`` seconds of silence)."""
+    """Write a 16-bit WAV holding a sine (optionally after ``lead_silence`` seconds of silence)."""
     tone = sine(freq, seconds, rate, amplitude)
     if lead_silence > 0:
         tone = np.concatenate([np.zeros(int(lead_silence * rate)), tone])
-    return write_wav(path, tone, rate)
+    return write_wav(path, tone, rate, channels)
 
 
 def read_wav(path: str | Path) -> tuple[Samples, int]:

@@ -14,8 +14,9 @@ Control channel (baresip ctrl_tcp): netstring-framed JSON (``<len>:<json>,``).  
 arrive on the same socket as ``{"event": true, "type": ..., ...}``.  ctrl_tcp only runs long
 commands, so DTMF goes through the cons module instead: each UDP datagram of digits is a key press.
 
-Audio: ausine only runs at 48 kHz (fine for opus, but baresip hangs up a G.711 call with it), so
-``tone_hz`` writes a 60 s 8 kHz WAV for the aufile source, which suits every codec.  The
+Audio: the aufile source refuses a WAV whose rate or channel count differs from the codec's, and
+ausine only runs at 48 kHz, so ``tone_hz`` writes a 60 s WAV in the format of the *first* codec in
+``codecs`` (8 kHz mono for G.711, 48 kHz stereo for opus): list first the codec the call will use.  The
 sndfile module dumps what was sent (``dump-*-enc.wav``) and received (``dump-*-dec.wav``) per
 call into ``snd_path``; ``received_audio()`` reads the newest decoded dump.
 """
@@ -46,6 +47,15 @@ CODEC_MODULES = {
     "g722": "g722.so",
     "l16": "l16.so",
     "gsm": "gsm.so",
+}
+# aufile insists that the WAV's rate and channels match the codec's (no resampling in 1.0.0)
+CODEC_AUDIO_FORMAT = {
+    "pcmu": (8000, 1),
+    "pcma": (8000, 1),
+    "gsm": (8000, 1),
+    "g722": (16000, 1),
+    "l16": (16000, 1),
+    "opus": (48000, 2),
 }
 CODEC_NAMES = {
     "pcmu": "pcmu",
@@ -126,10 +136,17 @@ class Baresip:
 
     def _audio_source(self, tone_hz: float | None, audio_source: str | Path | None) -> str:
         if audio_source is not None:
+            if isinstance(audio_source, str) and audio_source.split(",", 1)[0] in (
+                "ausine",
+                "aufile",
+                "aubridge",
+            ):
+                return audio_source  # a baresip source spec, e.g. "ausine,440" (48 kHz codecs only)
             return f"aufile,{Path(audio_source).resolve()}"
         if tone_hz is not None:
-            path = self.workdir / f"tone-{tone_hz:g}Hz-8k.wav"
-            audio.write_tone_wav(path, tone_hz, 60.0, rate=8000)
+            rate, channels = CODEC_AUDIO_FORMAT[self.codecs[0]]
+            path = self.workdir / f"tone-{tone_hz:g}Hz-{rate}-{channels}ch.wav"
+            audio.write_tone_wav(path, tone_hz, 60.0, rate=rate, channels=channels)
             return f"aufile,{path}"
         return "aubridge,nil"  # silence
 

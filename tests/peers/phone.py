@@ -270,6 +270,16 @@ class Phone:
         states = self.find("call_state", call=call)
         return str(states[-1]["state"]) if states else None
 
+    @property
+    def state(self) -> str | None:
+        """State of the newest call (``None`` before any call)."""
+        return self.call_state()
+
+    @property
+    def received_dtmf(self) -> str:
+        """Every DTMF digit received so far, on any call."""
+        return self.dtmf_digits()
+
     def dtmf_digits(self, call: int | None = None) -> str:
         """Digits received so far (on ``call``, or on any call)."""
         events = self.find("dtmf") if call is None else self.find("dtmf", call=call)

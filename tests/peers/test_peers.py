@@ -6,6 +6,7 @@ through the fixtures, which stop them at teardown whatever happens.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -142,6 +143,17 @@ def test_blind_transfer_makes_the_transferee_call_the_target(make_phone: MakePho
     carol.wait_call_state("CONFIRMED")
 
 
+async def test_phone_can_be_driven_from_an_event_loop_without_blocking_it(make_phone: MakePhone) -> None:
+    alice = make_phone("alice")
+    bob = make_phone("bob", auto_answer=True)
+    incoming = asyncio.create_task(bob.aio.wait_incoming(timeout=10))
+    await asyncio.sleep(0.3)  # runs although bob is blocked waiting in a worker thread
+    assert not incoming.done()
+    call = await alice.aio.call_and_wait_confirmed(bob.uri)
+    assert await incoming == 1
+    await alice.aio.hangup_and_wait(call)
+
+
 def test_phone_reports_failed_commands_and_exits_on_close(make_phone: MakePhone) -> None:
     alice = make_phone("alice")
     with pytest.raises(PhoneError, match="no active call"):
@@ -191,6 +203,38 @@ def test_baresip_calls_a_phone_through_kamailio_with_pcmu_and_tones_cross(
     samples, rate = carol.received_audio()
     assert rate == 8000
     assert audio.tone_present(samples, rate, LOW_TONE), audio.describe(samples, rate)
+
+
+def test_two_baresips_talk_opus_through_kamailio(
+    make_baresip: Callable[..., Baresip], kamailio: Kamailio
+) -> None:
+    carol = make_baresip(
+        "carol",
+        tone_hz=HIGH_TONE,
+        codecs=["opus"],
+        password=DEFAULT_USERS["carol"],
+        registrar=kamailio.registrar,
+    )
+    dave = make_baresip(
+        "dave",
+        tone_hz=LOW_TONE,
+        codecs=["opus"],
+        password=DEFAULT_USERS["dave"],
+        registrar=kamailio.registrar,
+    )
+    since = carol.mark()
+    carol.dial_and_wait_established(kamailio.uri("dave"))
+    dave.wait_event("CALL_ESTABLISHED")
+    time.sleep(2.0)
+    carol.hangup()
+    carol.wait_closed(since=since)
+    dave.wait_closed()
+    for listener, expected in ((carol, LOW_TONE), (dave, HIGH_TONE)):
+        samples, rate = listener.received_audio()
+        assert rate == 48000
+        assert audio.tone_present(samples, rate, expected), (
+            f"{listener.name}: {audio.describe(samples, rate)}"
+        )
 
 
 # --- sipp scenarios ----------------------------------------------------------------------------

@@ -25,9 +25,13 @@ from . import __version__
 from .causes import HangupCause
 from .errors import ConfigError, ModuleError, UsageError
 from .events import Event, EventBus
+from .media.builtin_codecs import builtin_codecs
+from .media.clock import MediaClock
 from .module import ApiContext, Module
 from .registry import ModuleLoader, Registry
 from .session import Session
+from .store import Store
+from .xmlconf import ConfigHolder
 
 if TYPE_CHECKING:
     from .directory import Directory
@@ -63,6 +67,7 @@ class Switch:
         self.node = node or socket.gethostname()
         self.events = EventBus()
         self.registry = Registry()
+        self.registry.codecs.extend(builtin_codecs())
         self.loader = ModuleLoader(self)
         self.sessions: dict[str, Session] = {}
         self.global_vars: dict[str, str] = {}
@@ -71,9 +76,9 @@ class Switch:
         self.started = time.time()
         self.report = StartupReport()
         self.listeners: list[str] = []
-        self.config = None  # type: ignore[var-annotated]  # switchcore.xmlconf.ConfigHolder once started
-        self.store = None  # type: ignore[var-annotated]  # switchcore.store.Store once started
-        self.clock = None  # type: ignore[var-annotated]  # switchcore.media.clock.MediaClock
+        self.config: ConfigHolder | None = None  # set by start()
+        self.store: Store | None = None
+        self.clock: MediaClock = MediaClock(20)
         self.stopping = asyncio.Event()
         self.settings: dict[str, str] = {}
         self._heartbeat: asyncio.Task[None] | None = None
@@ -99,10 +104,6 @@ class Switch:
 
     async def start(self, modules: list[str] | None = None) -> StartupReport:
         """Boot: config, store, clock, modules; `modules` overrides modules.conf.xml (tests)."""
-        from .media.clock import MediaClock
-        from .store import Store
-        from .xmlconf import ConfigHolder
-
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config = ConfigHolder(self.conf_dir, self.base_vars())
         loaded = self.config.load_initial()
@@ -116,7 +117,6 @@ class Switch:
         self.store = Store(url)
         await asyncio.to_thread(self.store.open)
         await asyncio.to_thread(self.store.clear_node, self.node)
-        self.clock = MediaClock(20)
         self.clock.start()
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
         for name in modules if modules is not None else self._module_list():
@@ -181,8 +181,7 @@ class Switch:
             await hook()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        if self.clock is not None:
-            self.clock.stop()
+        self.clock.stop()
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
 

@@ -15,9 +15,16 @@ from .media.frame import Frame
 
 
 class ChannelDriver(Protocol):
-    rate: int  # PCM rate of the frames read_frame returns and write_frame expects
-    read_codec: str
-    write_codec: str
+    @property
+    def rate(self) -> int:
+        """PCM rate of the frames read_frame returns and write_frame expects."""
+        ...
+
+    @property
+    def read_codec(self) -> str: ...
+
+    @property
+    def write_codec(self) -> str: ...
 
     async def read_frame(self) -> Frame: ...
 

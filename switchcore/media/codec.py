@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from .frame import Samples
 
@@ -43,6 +43,8 @@ class CodecSpec:
     ptimes: tuple[int, ...] = (20,)
     default_fmtp: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    # The codec's fmtp rules for offer/answer (a `negotiate.FmtpNegotiator`); None = pass through.
+    fmtp_negotiator: Any = None
 
     @property
     def key(self) -> str:

@@ -1,0 +1,656 @@
+"""One SIP call leg of the B2BUA: the INVITE dialog, its SDP offer/answer and its session.
+
+Theory of operation: an inbound leg starts with an INVITE (`SipCall.inbound`):
+it is answered 100, authenticated when the profile says `auth-calls`, its
+offer is negotiated at once (so an unusable offer gets 488 before any
+routing), and a session is started in the profile's context.  The dialplan's
+`ring_ready`, `pre_answer` and `answer` become 180, 183 and 200 with our
+answer; a hangup before answer becomes the final status of the cause
+(`sip_from_cause`), after answer a BYE with a Q.850 Reason.  An outbound leg
+(`SipCall.outbound`) sends our offer; 180/183/2xx become ringing, early media
+and answer on its session; a final failure becomes the session's hangup cause
+(`cause_from_sip`).  Signalling to the far end goes where the dialog's
+requests came from (the INVITE's source for inbound legs, the address we
+dialled for outbound ones), which also keeps NATed phones reachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from switchcore.causes import HangupCause, cause_from_sip, sip_from_cause
+from switchcore.errors import CallError
+from switchcore.media.negotiate import (
+    CodecNegotiation,
+    IncompatibleMedia,
+    LocalMedia,
+    MediaPolicy,
+    Negotiated,
+    Offer,
+    accept_answer,
+    answer_offer,
+    build_offer,
+    is_hold,
+)
+from switchcore.media.rtp_session import RtpSession
+from switchcore.media.sdp import SdpError, SessionDescription
+from switchcore.media.sources import FrameSource, open_source
+from switchcore.profile import CallerProfile
+from switchcore.session import Session
+from switchcore.states import CallState
+
+from .dialog import Dialog
+from .headers import Via
+from .media import SipDriver, SipMedia, rtp_config
+from .message import Request, Response, make_request, new_call_id, new_tag
+from .transaction import make_cancel
+from .tu import Address, Incoming
+from .uri import URI, NameAddr
+
+if TYPE_CHECKING:
+    from switchcore.core import Switch
+
+    from .handler import SofiaCallHandler
+
+log = logging.getLogger("mod_sofia.calls")
+
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY, MESSAGE, UPDATE"
+SDP = "application/sdp"
+
+
+def _reason_header(cause: HangupCause) -> tuple[str, str]:
+    # RFC 3326: the Q.850 cause travels with the BYE (FreeSWITCH adds it too).
+    code = int(cause) if int(cause) < 128 else 16
+    return ("Reason", f'Q.850;cause={code};text="{cause.name}"')
+
+
+@dataclass(slots=True)
+class Target:
+    """Where an outbound leg goes: the Request-URI and the address signalling is sent to."""
+
+    uri: URI
+    addr: Address
+    transport: str
+
+
+class SipCall:
+    """One leg; see the module docstring."""
+
+    def __init__(self, handler: SofiaCallHandler, direction: str) -> None:
+        self.handler = handler
+        self.switch: Switch = handler.switch
+        self.direction = direction
+        self.session: Session | None = None
+        self.uuid = ""
+        self.driver = SipDriver(self)
+        self.dialog: Dialog | None = None
+        self.invite: Request | None = None
+        self.incoming: Incoming | None = None  # inbound: the INVITE we answer
+        self.peer: Address = ("127.0.0.1", 5060)
+        self.transport = "udp"
+        self.local_tag = new_tag()
+        self.rtp_port = 0
+        self.local_sdp: SessionDescription | None = None
+        self.offer: Offer | None = None  # outbound: what we offered
+        self.negotiated: Negotiated | None = None
+        self.final_sent = False
+        self.answered = False
+        self.provisional_seen = asyncio.Event()
+        self.cancel_requested = False
+        self.bye_received = False
+        self.sdp_version = 1
+        self._uac_task: asyncio.Task[None] | None = None
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    @property
+    def profile(self) -> Any:
+        return self.handler.profile
+
+    @property
+    def call_id(self) -> str:
+        return self.invite.call_id if self.invite is not None else ""
+
+    def policy(self) -> MediaPolicy:
+        prefs = self.handler.param("codec-prefs", "") or self.switch.global_vars.get("global_codec_prefs", "PCMU,PCMA")
+        if self.session is not None:
+            prefs = self.session.get_var("absolute_codec_string") or self.session.get_var("codec_string") or prefs
+        dtmf_type = self.handler.param("dtmf-type", "rfc2833")
+        negotiation = self.handler.param("inbound-codec-negotiation", "generous")
+        return MediaPolicy.from_prefs(
+            prefs,
+            dtmf=dtmf_type == "rfc2833",
+            rfc2833_pt=int(self.handler.param("rfc2833-pt", "101") or 101),
+            negotiation=CodecNegotiation.GREEDY if negotiation == "greedy" else CodecNegotiation.GENEROUS,
+            fmtp=self.handler.fmtp_negotiators(),
+        )
+
+    def local_media(self) -> LocalMedia:
+        self.sdp_version += 1
+        return LocalMedia(
+            self.handler.rtp_ip, self.rtp_port, session_id=str(int(time.time())), session_version=self.sdp_version
+        )
+
+    def via(self) -> str:
+        host, port = self.handler.stack.local
+        return f"SIP/2.0/{self.transport.upper()} {host}:{port};rport"
+
+    def contact(self, user: str = "") -> NameAddr:
+        return NameAddr.parse(f"<{self.handler.stack.contact_uri(user, self.transport)}>")
+
+    async def _open_media(self, negotiated: Negotiated) -> None:
+        """Bind the RTP stream for the negotiated codec (or follow a change of address/direction)."""
+        self.negotiated = negotiated
+        media = self.driver.media
+        if media is not None and media.spec.key == negotiated.codec.key and media.negotiated.pt == negotiated.pt:
+            media.update(negotiated)
+            return
+        timeout = float(self.handler.param("rtp-timeout-sec", "0") or 0) or None
+        rtp = await RtpSession.open(
+            self.handler.rtp_ip,
+            self.rtp_port,
+            rtp_config(negotiated, timeout),
+            remote=negotiated.remote_addr,
+            remote_rtcp=negotiated.remote_rtcp_addr,
+            on_dtmf=self._on_rtp_dtmf,
+            on_timeout=self._on_media_timeout,
+        )
+        self.driver.attach(SipMedia(rtp, negotiated))
+
+    def _on_rtp_dtmf(self, digit: Any) -> None:
+        if self.session is not None and not self.session.hungup:
+            self.session.queue_dtmf(digit.digit, "RTP", int(digit.duration_ms))
+
+    def _on_media_timeout(self) -> None:
+        if self.session is not None and not self.session.hungup and not self.driver.held:
+            log.warning("[%s] no RTP for %s s: hanging up", self.uuid, self.handler.param("rtp-timeout-sec", ""))
+            self.session.hangup(HangupCause.MEDIA_TIMEOUT)
+
+    def open_hold_music(self, rate: int) -> FrameSource:
+        spec = (
+            (self.session.get_var("hold_music") if self.session is not None else None)
+            or self.handler.param("hold-music", "")
+            or self.switch.global_vars.get("hold_music", "local_stream://moh")
+        )
+        prefix = (self.session.get_var("sound_prefix") if self.session else None) or ""
+        return open_source(spec, rate, prefix, self.switch.registry.file_formats)
+
+    # ---- inbound ----------------------------------------------------------------------------
+
+    async def inbound(self, incoming: Incoming, auth_user: str, auth_domain: str) -> None:
+        """Start an inbound leg for this INVITE (already authenticated when the profile asks for it)."""
+        req = incoming.request
+        self.incoming, self.invite = incoming, req
+        self.peer, self.transport = incoming.source.addr, incoming.source.transport
+        from_addr, to_addr, ruri = req.from_addr, req.to_addr, req.ruri
+        cid_num = from_addr.uri.user or ""
+        cid_name = from_addr.display or cid_num
+        dest = ruri.user or to_addr.uri.user or ""
+        self.rtp_port = self.handler.ports.allocate()
+        answer_sdp: SessionDescription | None = None
+        if req.body and "sdp" in (req.content_type or "").lower():
+            try:
+                offer = SessionDescription.parse(req.body)
+                answer = answer_offer(offer, self.local_media(), self.policy(), self.switch.registry.codecs)
+            except (SdpError, IncompatibleMedia) as exc:
+                log.info("[%s] rejecting INVITE from %s: %s", req.call_id, incoming.source.addr, exc)
+                self.handler.ports.release(self.rtp_port)
+                self.final_sent = True
+                await incoming.respond(488, "Not Acceptable Here", [("Warning", f'399 switchcore "{exc}"')])
+                return
+            answer_sdp = answer.sdp
+            await self._open_media(answer.negotiated)
+        self.local_sdp = answer_sdp
+        context = self.handler.param("context", "public")
+        variables: dict[str, str] = {
+            "sip_from_user": cid_num,
+            "sip_from_host": from_addr.uri.host,
+            "sip_to_user": to_addr.uri.user or "",
+            "sip_to_host": to_addr.uri.host,
+            "sip_req_user": ruri.user or "",
+            "sip_req_uri": str(ruri),
+            "sip_call_id": req.call_id,
+            "sip_network_ip": incoming.source.addr[0],
+            "sip_network_port": str(incoming.source.addr[1]),
+            "sip_received_ip": incoming.source.addr[0],
+            "sip_user_agent": req.get("User-Agent") or "",
+            "sip_profile_name": self.handler.profile_name,
+            "sofia_profile_name": self.handler.profile_name,
+            "endpoint_disposition": "RECEIVED",
+        }
+        username = ""
+        if auth_user:
+            username = auth_user
+            user = self.switch.directory.user(auth_user, auth_domain)
+            variables["sip_authorized"] = "true"
+            variables["user_name"] = auth_user
+            variables["domain_name"] = auth_domain
+            if user is not None:
+                variables.update(user.variables)
+                context = user.variables.get("user_context", context)
+                cid_name = user.variables.get("effective_caller_id_name", cid_name)
+                cid_num = user.variables.get("effective_caller_id_number", cid_num)
+        profile = CallerProfile(
+            username=username,
+            dialplan=self.handler.param("dialplan", "XML"),
+            caller_id_name=cid_name,
+            caller_id_number=cid_num,
+            ani=from_addr.uri.user or "",
+            network_addr=incoming.source.addr[0],
+            destination_number=dest,
+            context=context,
+            source="mod_sofia",
+        )
+        name = f"sofia/{self.handler.profile_name}/{from_addr.uri.user or 'anonymous'}@{from_addr.uri.host}"
+        session = Session(self.switch, self.driver, name, "inbound", profile, variables, module="mod_sofia")
+        self.session, self.uuid = session, session.uuid
+        session.start()
+
+    async def ring_ready(self) -> None:
+        if self.incoming is not None and not self.final_sent:
+            await self.incoming.respond(180, "Ringing", self._contact_headers(), to_tag=self.local_tag)
+
+    async def pre_answer(self) -> None:
+        if self.incoming is None or self.final_sent:
+            return
+        if self.local_sdp is None:
+            await self.incoming.respond(180, "Ringing", self._contact_headers(), to_tag=self.local_tag)
+            return
+        await self.incoming.respond(
+            183, "Session Progress", self._contact_headers(), bytes(self.local_sdp), SDP, to_tag=self.local_tag
+        )
+
+    async def answer(self) -> None:
+        if self.incoming is None or self.final_sent:
+            return
+        body = b""
+        if self.local_sdp is None:
+            # Late offer (RFC 3261 13.2.1): the INVITE had no SDP, so the 200 offers and the ACK answers.
+            self.offer = build_offer(self.local_media(), self.policy(), self.switch.registry.codecs)
+            self.local_sdp = self.offer.sdp
+        body = bytes(self.local_sdp)
+        self.final_sent = self.answered = True
+        req = self.incoming.request
+        self.dialog = Dialog.from_uas(req, self.local_tag, local_contact=self.contact())
+        self.handler.track(self)
+        await self.incoming.respond(200, "OK", self._contact_headers(), body, SDP, to_tag=self.local_tag)
+
+    def _contact_headers(self) -> list[tuple[str, str]]:
+        return [
+            ("Contact", str(self.contact())),
+            ("Allow", ALLOW),
+            ("Supported", "timer, path, replaces"),
+            ("User-Agent", self.handler.user_agent),
+        ]
+
+    async def on_ack(self, request: Request) -> None:
+        if self.offer is not None and request.body and self.negotiated is None:
+            try:
+                answer = SessionDescription.parse(request.body)
+                negotiated = accept_answer(self.offer.sdp, answer, self.policy(), self.switch.registry.codecs)
+            except (SdpError, IncompatibleMedia) as exc:
+                log.warning("[%s] bad SDP answer in ACK: %s", self.uuid, exc)
+                if self.session is not None:
+                    self.session.hangup(HangupCause.INCOMPATIBLE_DESTINATION)
+                return
+            await self._open_media(negotiated)
+
+    async def on_cancel(self) -> None:
+        if self.session is not None:
+            self.session.variables["sip_hangup_disposition"] = "recv_cancel"
+            self.session.hangup(HangupCause.ORIGINATOR_CANCEL)
+        if self.incoming is not None and not self.final_sent:
+            self.final_sent = True
+            await self.incoming.respond(487, "Request Terminated", to_tag=self.local_tag)
+
+    # ---- in-dialog requests from the far end ------------------------------------------------
+
+    async def on_bye(self, incoming: Incoming) -> None:
+        self.bye_received = True
+        await incoming.respond(200, "OK")
+        if self.dialog is not None and not self.dialog.terminated:
+            self.dialog.terminate()
+        session = self.session
+        if session is not None:
+            session.variables["sip_hangup_disposition"] = "recv_bye"
+            cause = HangupCause.NORMAL_CLEARING
+            reason = incoming.request.get("Reason") or ""
+            if "cause=" in reason:
+                code = reason.split("cause=", 1)[1].split(";")[0].strip()
+                cause = HangupCause.parse(code, HangupCause.NORMAL_CLEARING)
+            session.hangup(cause)
+
+    async def on_reinvite(self, incoming: Incoming) -> None:
+        """A re-INVITE: hold, unhold or a new address (RFC 3264 8, RFC 6337 for hold)."""
+        req = incoming.request
+        if self.dialog is not None:
+            self.dialog.receive_request(req)
+        if not req.body:
+            await incoming.respond(200, "OK", self._contact_headers(), bytes(self.local_sdp or b""), SDP)
+            return
+        try:
+            offer = SessionDescription.parse(req.body)
+            answer = answer_offer(offer, self.local_media(), self.policy(), self.switch.registry.codecs)
+        except (SdpError, IncompatibleMedia) as exc:
+            await incoming.respond(488, "Not Acceptable Here", [("Warning", f'399 switchcore "{exc}"')])
+            return
+        audio = offer.audio()
+        held = audio is not None and is_hold(offer, audio)
+        self.local_sdp = answer.sdp
+        await self._open_media(answer.negotiated)
+        await incoming.respond(200, "OK", self._contact_headers(), bytes(answer.sdp), SDP)
+        self._set_held(held)
+
+    def _set_held(self, held: bool) -> None:
+        session = self.session
+        if session is None or held == self.driver.held:
+            return
+        self.driver.set_held(held)
+        media = self.driver.media
+        if media is not None:
+            hold_timeout = float(self.handler.param("rtp-hold-timeout-sec", "0") or 0) or None
+            run_timeout = float(self.handler.param("rtp-timeout-sec", "0") or 0) or None
+            with contextlib.suppress(RuntimeError):
+                media.rtp.set_media_timeout(hold_timeout if held else run_timeout)
+        if held:
+            session.set_call_state(CallState.HELD)
+            session.fire("CHANNEL_HOLD")
+        else:
+            session.set_call_state(CallState.ACTIVE)
+            session.fire("CHANNEL_UNHOLD")
+
+    async def on_info(self, incoming: Incoming) -> None:
+        req = incoming.request
+        kind = (req.content_type or "").lower()
+        digit = ""
+        duration = 100
+        if "dtmf-relay" in kind:
+            for line in req.body.decode("utf-8", "replace").splitlines():
+                name, _, value = line.partition("=")
+                if name.strip().lower() == "signal":
+                    digit = value.strip()[:1]
+                elif name.strip().lower() == "duration" and value.strip().isdigit():
+                    duration = int(value.strip())
+        elif "application/dtmf" in kind:
+            digit = req.body.decode("utf-8", "replace").strip()[:1]
+        await incoming.respond(200, "OK")
+        if digit and self.session is not None and not self.session.hungup:
+            self.session.queue_dtmf(digit.upper() if digit.isalpha() else digit, "INFO", duration)
+
+    async def on_refer(self, incoming: Incoming) -> None:
+        """Blind transfer (RFC 3515): the partner goes to the Refer-To target; we leave with BLIND_TRANSFER."""
+        req = incoming.request
+        refer_to = req.get("Refer-To") or req.get("r") or ""
+        try:
+            target = NameAddr.parse(refer_to).uri
+        except Exception:
+            await incoming.respond(400, "Bad Refer-To")
+            return
+        await incoming.respond(202, "Accepted")
+        await self._notify_sipfrag("SIP/2.0 100 Trying")
+        session = self.session
+        if session is None:
+            return
+        other = session.partner
+        mover = other if other is not None else session
+        destination = target.user or ""
+        log.info("[%s] blind transfer of %s to %s", self.uuid, mover.uuid, destination)
+        session.variables["sip_refer_to"] = refer_to
+        mover.transfer(destination, "XML", session.profile.context)
+        await self._notify_sipfrag("SIP/2.0 200 OK", terminated=True)
+        if other is not None:
+            session.hangup(HangupCause.BLIND_TRANSFER)
+
+    async def _notify_sipfrag(self, frag: str, terminated: bool = False) -> None:
+        if self.dialog is None or self.dialog.terminated:
+            return
+        state = "terminated;reason=noresource" if terminated else "active;expires=60"
+        notify = self.dialog.create_request(
+            "NOTIFY",
+            self.via(),
+            headers=[("Event", "refer"), ("Subscription-State", state)],
+            body=frag.encode() + b"\r\n",
+            content_type="message/sipfrag;version=2.0",
+        )
+        try:
+            await asyncio.wait_for(self.handler.stack.request(notify, self.peer, self.transport), 5)
+        except (TimeoutError, OSError):
+            log.info("[%s] NOTIFY for REFER got no answer", self.uuid)
+
+    # ---- outbound ---------------------------------------------------------------------------
+
+    def outbound(self, target: Target, variables: dict[str, str], originator: Session | None) -> Session:
+        """Create the session of an outbound leg and send the INVITE in the background."""
+        self.peer, self.transport = target.addr, target.transport
+        self.rtp_port = self.handler.ports.allocate()
+        cid_name = variables.get("origination_caller_id_name") or variables.get("effective_caller_id_name") or (
+            originator.profile.caller_id_name if originator is not None else "switchcore"
+        )
+        cid_num = variables.get("origination_caller_id_number") or variables.get("effective_caller_id_number") or (
+            originator.profile.caller_id_number if originator is not None else "0000000000"
+        )
+        dest = target.uri.user or ""
+        profile = CallerProfile(
+            caller_id_name=cid_name,
+            caller_id_number=cid_num,
+            destination_number=dest,
+            callee_id_number=dest,
+            context=self.handler.param("context", "public"),
+            network_addr=target.addr[0],
+            source="mod_sofia",
+        )
+        name = f"sofia/{self.handler.profile_name}/{target.uri.user + '@' if target.uri.user else ''}{target.uri.host}"
+        if target.uri.port:
+            name += f":{target.uri.port}"
+        session = Session(
+            self.switch,
+            self.driver,
+            name,
+            "outbound",
+            profile,
+            dict(variables),
+            uuid=variables.get("origination_uuid"),
+            module="mod_sofia",
+        )
+        self.session, self.uuid = session, session.uuid
+        session.variables["sip_profile_name"] = self.handler.profile_name
+        self.offer = build_offer(self.local_media(), self.policy(), self.switch.registry.codecs)
+        self.local_sdp = self.offer.sdp
+        domain = variables.get("sip_invite_domain") or variables.get("domain_name") or self.handler.stack.local[0]
+        from_addr = NameAddr.parse(f'"{cid_name}" <sip:{cid_num}@{domain}>').with_tag(self.local_tag)
+        to_uri = target.uri.without_param("fs_path")
+        headers = [("Allow", ALLOW), ("Supported", "timer, path, replaces"), ("User-Agent", self.handler.user_agent)]
+        headers += [(k[len("sip_h_"):], v) for k, v in variables.items() if k.startswith("sip_h_")]
+        self.invite = make_request(
+            "INVITE",
+            to_uri,
+            from_addr=from_addr,
+            to_addr=NameAddr(to_uri.replace(params=())),
+            call_id=new_call_id(),
+            cseq=1,
+            via=self.handler.stack.via(self.transport),
+            contact=self.contact(cid_num),
+            headers=headers,
+            body=bytes(self.offer.sdp),
+            content_type=SDP,
+        )
+        session.variables["sip_call_id"] = self.invite.call_id
+        self.handler.track(self)
+        session.start()
+        session.set_call_state(CallState.DIALING)
+        self._uac_task = asyncio.get_running_loop().create_task(self._run_uac())
+        return session
+
+    async def _run_uac(self) -> None:
+        assert self.invite is not None and self.session is not None
+        session = self.session
+        try:
+            response = await self.handler.stack.request(
+                self.invite, self.peer, self.transport, on_provisional=self._on_provisional
+            )
+        except Exception as exc:  # a transport failure must end the leg, not leak
+            log.error("[%s] INVITE to %s failed: %s", self.uuid, self.peer, exc)
+            session.hangup(HangupCause.DESTINATION_OUT_OF_ORDER)
+            return
+        if 200 <= response.status < 300:
+            await self._on_2xx(response)
+            return
+        session.variables["sip_term_status"] = str(response.status)
+        session.variables["sip_invite_failure_status"] = str(response.status)
+        session.variables["sip_invite_failure_phrase"] = response.reason
+        if not session.hungup:
+            session.hangup(cause_from_sip(response.status))
+
+    def _on_provisional(self, response: Response) -> None:
+        self.provisional_seen.set()
+        session = self.session
+        if session is None or session.hungup:
+            if self.cancel_requested:
+                self._send_cancel()
+            return
+        if response.status == 180:
+            session.mark_ringing()
+        if response.status in (180, 183) and response.body:
+            asyncio.get_running_loop().create_task(self._early_media(response))
+
+    async def _early_media(self, response: Response) -> None:
+        if self.negotiated is not None or self.session is None:
+            if self.session is not None and response.status == 183:
+                self.session.mark_early_media()
+            return
+        if await self._take_answer(response):
+            self.session.mark_early_media()
+
+    async def _take_answer(self, response: Response) -> bool:
+        assert self.offer is not None
+        try:
+            answer = SessionDescription.parse(response.body)
+            negotiated = accept_answer(self.offer.sdp, answer, self.policy(), self.switch.registry.codecs)
+        except (SdpError, IncompatibleMedia) as exc:
+            log.warning("[%s] unusable SDP answer: %s", self.uuid, exc)
+            return False
+        await self._open_media(negotiated)
+        return True
+
+    async def _on_2xx(self, response: Response) -> None:
+        assert self.invite is not None and self.session is not None
+        self.dialog = Dialog.from_uac(self.invite, response)
+        ack = self.dialog.create_ack(self.invite.cseq.number, self.via())
+        self.handler.stack.send_stateless(ack, self.peer, self.transport)
+        self.answered = True
+        if response.body and self.negotiated is None:
+            await self._take_answer(response)
+        session = self.session
+        if session.hungup or self.cancel_requested:
+            await self._send_bye(session.cause if session.hungup else HangupCause.ORIGINATOR_CANCEL)
+            return
+        session.variables["sip_term_status"] = str(response.status)
+        session.mark_answered()
+
+    def on_stray_2xx(self, response: Response) -> None:
+        if self.dialog is not None and self.invite is not None:
+            ack = self.dialog.create_ack(self.invite.cseq.number, self.via())
+            self.handler.stack.send_stateless(ack, self.peer, self.transport)
+
+    def _send_cancel(self) -> None:
+        if self.invite is None:
+            return
+        cancel = make_cancel(self.invite)
+        asyncio.get_running_loop().create_task(self._request_quietly(cancel))
+
+    async def _request_quietly(self, request: Request) -> None:
+        try:
+            await asyncio.wait_for(self.handler.stack.request(request, self.peer, self.transport), 32)
+        except (TimeoutError, OSError) as exc:
+            log.info("[%s] %s got no answer: %s", self.uuid, request.method, exc)
+
+    # ---- our side ends the call ------------------------------------------------------------
+
+    async def hangup(self, cause: HangupCause) -> None:
+        try:
+            if self.direction == "inbound":
+                await self._hangup_inbound(cause)
+            else:
+                await self._hangup_outbound(cause)
+        finally:
+            self.handler.forget(self)
+
+    async def _hangup_inbound(self, cause: HangupCause) -> None:
+        if self.incoming is not None and not self.final_sent:
+            self.final_sent = True
+            status = sip_from_cause(cause)
+            await self.incoming.respond(status, headers=[_reason_header(cause)], to_tag=self.local_tag)
+            if self.session is not None:
+                self.session.variables.setdefault("sip_term_status", str(status))
+            return
+        if self.answered and not self.bye_received:
+            await self._send_bye(cause)
+
+    async def _hangup_outbound(self, cause: HangupCause) -> None:
+        if self.answered:
+            if not self.bye_received:
+                await self._send_bye(cause)
+            return
+        self.cancel_requested = True
+        if self.provisional_seen.is_set():
+            self._send_cancel()
+
+    async def _send_bye(self, cause: HangupCause) -> None:
+        if self.dialog is None or self.dialog.terminated:
+            return
+        bye = self.dialog.create_request("BYE", self.via(), headers=[_reason_header(cause)])
+        self.dialog.terminate()
+        if self.session is not None:
+            self.session.variables.setdefault("sip_hangup_disposition", "send_bye")
+        await self._request_quietly(bye)
+
+    async def send_dtmf(self, digits: str, duration_ms: int) -> None:
+        dtmf_type = (self.session.get_var("dtmf_type") if self.session else None) or self.handler.param(
+            "dtmf-type", "rfc2833"
+        )
+        media = self.driver.media
+        if dtmf_type == "info" or media is None or media.negotiated.dtmf_pt is None:
+            if dtmf_type == "none":
+                return
+            for digit in digits:
+                await self._send_info_dtmf(digit, duration_ms)
+            return
+        await media.rtp.send_dtmf(digits, duration_ms)
+
+    async def _send_info_dtmf(self, digit: str, duration_ms: int) -> None:
+        if self.dialog is None or self.dialog.terminated:
+            return
+        info = self.dialog.create_request(
+            "INFO",
+            self.via(),
+            body=f"Signal={digit}\r\nDuration={duration_ms}\r\n".encode(),
+            content_type="application/dtmf-relay",
+        )
+        await self._request_quietly(info)
+
+
+def target_of(dest: str, default_transport: str = "udp") -> Target:
+    """`1000@127.0.0.1:5070` or `sip:1000@host;transport=tcp;fs_path=<sip:ip:port>` -> Target."""
+    text = dest if dest.startswith(("sip:", "sips:")) else f"sip:{dest}"
+    try:
+        uri = URI.parse(text)
+    except Exception as exc:
+        raise CallError(HangupCause.INVALID_URL, f"bad SIP URI {dest!r}") from exc
+    transport = (uri.transport or default_transport).lower()
+    host, port = uri.host, uri.port or 5060
+    path = uri.param("fs_path")
+    if path:
+        try:
+            path_uri = NameAddr.parse(path).uri if path.startswith("<") else URI.parse(path.replace("%3C", "").replace("%3E", ""))
+            host, port = path_uri.host, path_uri.port or 5060
+        except Exception:
+            log.warning("ignoring unparsable fs_path %r", path)
+    return Target(uri, (host.strip("[]"), port), transport)
+
+
+__all__ = ["SipCall", "Target", "Via", "target_of"]

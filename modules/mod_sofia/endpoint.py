@@ -1,0 +1,74 @@
+"""The `sofia/...` endpoint: outbound SIP legs for dial strings.
+
+    sofia/<profile>/<user>@<host>[:port]        a URI without the scheme
+    sofia/<profile>/sip:<uri>                   any SIP URI (as sofia_contact returns them)
+    sofia/<profile>/<user>%<domain>             a user registered in <domain>: their contacts ring at once
+    sofia/gateway/<gateway>/<number>            through a configured gateway
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from switchcore.causes import HangupCause
+from switchcore.errors import CallError
+from switchcore.module import OutgoingRequest
+from switchcore.session import Session
+
+from .calls import SipCall, target_of
+
+if TYPE_CHECKING:
+    from switchcore.core import Switch
+
+    from .handler import SofiaCallHandler
+
+log = logging.getLogger("mod_sofia.endpoint")
+
+
+class SofiaEndpoint:
+    name = "sofia"
+
+    def __init__(self) -> None:
+        self.switch: Switch | None = None
+        self.handlers: dict[str, SofiaCallHandler] = {}
+        self.gateways: dict[str, Any] = {}
+
+    async def outgoing(self, request: OutgoingRequest) -> Session:
+        profile_name, _, rest = request.dest.partition("/")
+        if profile_name == "gateway":
+            return await self._via_gateway(rest, request)
+        handler = self.handlers.get(profile_name)
+        if handler is None:
+            raise CallError(HangupCause.INVALID_PROFILE, f"no running sofia profile {profile_name!r}")
+        if not rest:
+            raise CallError(HangupCause.INVALID_URL, "no destination after the profile")
+        if "%" in rest and not rest.startswith("sip"):
+            user, _, domain = rest.partition("%")
+            contacts = await handler.profile.contacts(user, domain)
+            if not contacts:
+                raise CallError(HangupCause.USER_NOT_REGISTERED, f"{user}@{domain} is not registered")
+            rest = contacts[0].contact.strip("<>")
+        target = target_of(rest)
+        call = SipCall(handler, "outbound")
+        return call.outbound(target, dict(request.variables), request.originator)
+
+    async def _via_gateway(self, rest: str, request: OutgoingRequest) -> Session:
+        name, _, number = rest.partition("/")
+        gateway = self.gateways.get(name)
+        if gateway is None:
+            raise CallError(HangupCause.INVALID_GATEWAY, f"no gateway named {name!r}")
+        if not getattr(gateway, "usable", True):
+            raise CallError(HangupCause.GATEWAY_DOWN, f"gateway {name} is down")
+        handler = self.handlers.get(gateway.profile_name)
+        if handler is None:
+            raise CallError(HangupCause.INVALID_PROFILE, f"gateway {name}: profile {gateway.profile_name} is not running")
+        target = target_of(gateway.target_for(number))
+        variables = dict(request.variables)
+        variables.setdefault("sip_gateway_name", name)
+        call = SipCall(handler, "outbound")
+        call.gateway = gateway  # type: ignore[attr-defined]
+        return call.outbound(target, variables, request.originator)
+
+
+endpoint = SofiaEndpoint()

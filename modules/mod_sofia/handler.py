@@ -1,0 +1,181 @@
+"""The profile's transaction user: routes each request to its call, starts inbound calls.
+
+It implements `tu.CallHandler` for one profile.  Calls are found by Call-ID
+(each leg of the B2BUA has its own).  Requests that act for a user (INVITE
+with `auth-calls`, REFER) are authenticated through the profile's digest
+authenticator; the context of an authenticated caller is its `user_context`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from switchcore.causes import HangupCause
+from switchcore.media.negotiate import FmtpNegotiator
+from switchcore.media.rtp_session import PortAllocator
+
+from .calls import SipCall
+from .message import Response
+from .tu import Incoming
+
+if TYPE_CHECKING:
+    from switchcore.core import Switch
+
+    from .tu import Stack
+
+log = logging.getLogger("mod_sofia.handler")
+
+TRUE = ("true", "yes", "on", "1", "enabled")
+
+
+class SofiaCallHandler:
+    def __init__(self, switch: Switch, profile: Any, ports: PortAllocator) -> None:
+        self.switch = switch
+        self.profile = profile
+        self.ports = ports
+        self.calls: dict[str, SipCall] = {}
+
+    # ---- what calls read from the profile ---------------------------------------------------
+
+    @property
+    def stack(self) -> Stack:
+        stack: Stack = self.profile.stack
+        return stack
+
+    @property
+    def profile_name(self) -> str:
+        return str(self.profile.name)
+
+    def param(self, name: str, default: str = "") -> str:
+        params: dict[str, str] = self.profile.params
+        value = params.get(name)
+        return default if value is None or value == "" else value
+
+    @property
+    def rtp_ip(self) -> str:
+        return self.param("rtp-ip", self.stack.local[0])
+
+    @property
+    def user_agent(self) -> str:
+        return self.param("user-agent-string", "switchcore")
+
+    def fmtp_negotiators(self) -> dict[str, FmtpNegotiator]:
+        return {
+            spec.name.upper(): spec.fmtp_negotiator
+            for spec in self.switch.registry.codecs
+            if spec.fmtp_negotiator is not None
+        }
+
+    def track(self, call: SipCall) -> None:
+        if call.call_id:
+            self.calls[call.call_id] = call
+
+    def forget(self, call: SipCall) -> None:
+        if self.calls.get(call.call_id) is call:
+            del self.calls[call.call_id]
+        if call.rtp_port:
+            self.ports.release(call.rtp_port)
+            call.rtp_port = 0
+
+    # ---- CallHandler ------------------------------------------------------------------------
+
+    async def on_request(self, incoming: Incoming) -> None:
+        req = incoming.request
+        method = req.method
+        call = self.calls.get(req.call_id)
+        if method == "INVITE" and req.to_tag is None:
+            if call is not None:  # a retransmission the transaction layer did not absorb
+                return
+            await self._new_call(incoming)
+            return
+        if method == "ACK":
+            if call is not None:
+                await call.on_ack(req)
+            return
+        if call is None:
+            if method in ("OPTIONS", "NOTIFY", "MESSAGE"):
+                await incoming.respond(200 if method != "MESSAGE" else 202)
+                return
+            await incoming.respond(481, "Call/Transaction Does Not Exist")
+            return
+        if method == "BYE":
+            await call.on_bye(incoming)
+        elif method == "INVITE":
+            await call.on_reinvite(incoming)
+        elif method == "INFO":
+            await call.on_info(incoming)
+        elif method == "REFER":
+            if not await self._authorised(incoming, in_dialog=True):
+                return
+            await call.on_refer(incoming)
+        elif method in ("OPTIONS", "NOTIFY", "UPDATE"):
+            await incoming.respond(200, "OK")
+        else:
+            await incoming.respond(405, "Method Not Allowed", [("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY")])
+
+    async def on_cancel(self, invite: Incoming) -> None:
+        call = self.calls.get(invite.request.call_id)
+        if call is not None:
+            await call.on_cancel()
+        else:
+            await invite.respond(487, "Request Terminated")
+
+    def on_stray_2xx(self, response: Response) -> None:
+        call = self.calls.get(response.call_id)
+        if call is not None:
+            call.on_stray_2xx(response)
+
+    # ---- inbound calls ----------------------------------------------------------------------
+
+    async def _new_call(self, incoming: Incoming) -> None:
+        await incoming.respond(100, "Trying")
+        user, domain = "", ""
+        if self.param("auth-calls", "false").lower() in TRUE:
+            outcome = await self._authenticate(incoming)
+            if outcome is None:
+                return
+            user, domain = outcome
+        if self.switch.stopping.is_set():
+            await incoming.respond(503, "Service Unavailable", [("Retry-After", "5")])
+            return
+        max_sessions = int(self.switch.settings.get("max-sessions", "1000") or 1000)
+        if len(self.switch.sessions) >= max_sessions:
+            await incoming.respond(503, "Maximum Calls In Progress", [("Retry-After", "5")])
+            return
+        call = SipCall(self, "inbound")
+        self.calls[incoming.request.call_id] = call
+        try:
+            await call.inbound(incoming, user, domain)
+        except Exception:
+            log.exception("inbound call %s failed to start", incoming.request.call_id)
+            self.forget(call)
+            if not call.final_sent:
+                await incoming.respond(500, "Internal Server Error")
+            if call.session is not None:
+                call.session.hangup(HangupCause.CRASH)
+            return
+        if call.session is None:  # refused (488) before a session existed
+            self.forget(call)
+
+    async def _authenticate(self, incoming: Incoming) -> tuple[str, str] | None:
+        """(user, domain) when the request carries valid credentials; None after a challenge or refusal."""
+        auth = getattr(self.profile, "auth", None)
+        if auth is None:
+            await incoming.respond(403, "Forbidden")
+            return None
+        outcome = await auth.check(incoming.request, incoming.source, kind="proxy")
+        if outcome.ok:
+            return str(outcome.user), str(outcome.domain)
+        response = getattr(outcome, "response", None) or getattr(outcome, "challenge_response", None)
+        if response is not None:
+            status, reason, headers = response
+            await incoming.respond(status, reason, headers)
+        else:
+            await incoming.respond(403, "Forbidden")
+        return None
+
+    async def _authorised(self, incoming: Incoming, in_dialog: bool) -> bool:
+        if self.param("auth-calls", "false").lower() not in TRUE:
+            return True
+        return await self._authenticate(incoming) is not None

@@ -166,6 +166,19 @@ def test_phone_reports_failed_commands_and_exits_on_close(make_phone: MakePhone)
     assert not os.path.exists(f"/proc/{pid}")
 
 
+def test_kamailio_routes_a_number_prefix_to_a_fixed_next_hop(
+    make_phone: MakePhone, make_sipp: MakeSipp, make_kamailio: Callable[..., Kamailio]
+) -> None:
+    trunk = make_sipp("uas_no_180", calls=1, timeout=15).start()  # stands in for the switch behind the provider
+    provider = make_kamailio(routes={"^9": f"sip:127.0.0.1:{trunk.local_port}"})
+    alice = make_phone("alice")
+    alice.register("alice", DEFAULT_USERS["alice"], provider.registrar)
+    call = alice.call_and_wait_confirmed(provider.uri("9123"))
+    alice.hangup_and_wait(call)
+    trunk.wait().assert_ok(calls=1)
+    assert "route 9123 -> sip:127.0.0.1:" in provider.log_tail(200)
+
+
 # --- baresip -----------------------------------------------------------------------------------
 
 

@@ -4,7 +4,6 @@ and the interactive console in a real terminal (tmux)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import sys
 import uuid as uuidlib

@@ -169,7 +169,8 @@ def test_phone_reports_failed_commands_and_exits_on_close(make_phone: MakePhone)
 def test_kamailio_routes_a_number_prefix_to_a_fixed_next_hop(
     make_phone: MakePhone, make_sipp: MakeSipp, make_kamailio: Callable[..., Kamailio]
 ) -> None:
-    trunk = make_sipp("uas_no_180", calls=1, timeout=15).start()  # stands in for the switch behind the provider
+    # the sipp uas stands in for the switch behind the provider
+    trunk = make_sipp("uas_no_180", calls=1, timeout=15).start()
     provider = make_kamailio(routes={"^9": f"sip:127.0.0.1:{trunk.local_port}"})
     alice = make_phone("alice")
     alice.register("alice", DEFAULT_USERS["alice"], provider.registrar)

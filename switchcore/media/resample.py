@@ -201,9 +201,10 @@ def resample_buffer(samples: Samples, from_rate: int, to_rate: int, channels: in
     x = np.asarray(samples, dtype=np.int16).reshape(-1)
     if from_rate == to_rate or len(x) == 0:
         return x.copy()
-    shaped = x.reshape(-1, channels) if channels > 1 else x
-    y = soxr.resample(shaped, from_rate, to_rate, quality="HQ")
-    out: Samples = np.asarray(y, dtype=np.int16).reshape(-1)
+    floats = x.astype(np.float32)  # float: libsoxr dithers integer output at random
+    shaped = floats.reshape(-1, channels) if channels > 1 else floats
+    y = np.asarray(soxr.resample(shaped, from_rate, to_rate, quality="HQ")).reshape(-1)
+    out: Samples = np.clip(np.rint(y), -32768, 32767).astype(np.int16)
     return out
 
 

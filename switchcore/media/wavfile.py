@@ -16,8 +16,9 @@ Anything else raises `UnsupportedWav` (a real but unhandled format) or
 
 `WavReader` yields frames at a requested rate and channel count: it
 converts the sample format, down-mixes or duplicates channels, and resamples
-with libsoxr (its streaming buffer adds latency, which does not matter for a
-file that is read ahead).
+with libsoxr in float32 (its streaming buffer adds latency, which does not
+matter for a file that is read ahead; float output avoids libsoxr's random
+dither on integer output, so a file always reads back the same).
 
 `WavWriter` writes a complete 44-byte header when it opens the file, patches
 the sizes every `header_interval_ms` of audio and on close, so a recording
@@ -248,8 +249,10 @@ class WavReader:
         self._work_channels = 1 if 1 in (self.channels, self.info.channels) else self.channels
         self._resampler: soxr.ResampleStream | None = None
         if self.rate != self.info.rate:
+            # float32 in and out: libsoxr dithers integer output at random, and the
+            # same file should always read back as the same samples
             self._resampler = soxr.ResampleStream(
-                self.info.rate, self.rate, self._work_channels, dtype="int16", quality="HQ"
+                self.info.rate, self.rate, self._work_channels, dtype="float32", quality="HQ"
             )
         # read about one output frame of source audio per refill
         self._chunk_frames = max(1, self.info.rate * ptime_ms // 1000)
@@ -275,10 +278,10 @@ class WavReader:
         samples = convert_channels(_decode(raw, self.info), self.info.channels, self._work_channels)
         last = self._remaining == 0
         if self._resampler is not None:
-            shaped = samples.reshape(-1, self._work_channels) if self._work_channels > 1 else samples
-            samples = np.asarray(self._resampler.resample_chunk(shaped, last=last), dtype=np.int16).reshape(
-                -1
-            )
+            floats = samples.astype(np.float32)
+            shaped = floats.reshape(-1, self._work_channels) if self._work_channels > 1 else floats
+            resampled = np.asarray(self._resampler.resample_chunk(shaped, last=last)).reshape(-1)
+            samples = np.clip(np.rint(resampled), -32768, 32767).astype(np.int16)
         if self._work_channels != self.channels:
             samples = (
                 to_stereo(samples) if self.channels == 2 else convert_channels(samples, 1, self.channels)

@@ -27,7 +27,7 @@ from .params import (
 )
 from .preprocess import Preprocessed, preprocess
 from .schemas import ModuleLoad, read_modules
-from .tree import ConfigHolder, ReloadResult, XmlConfig, load
+from .tree import ConfigHolder, ReloadResult, XmlConfig, load, standard_validators
 
 __all__ = [
     "Binding",
@@ -62,6 +62,7 @@ __all__ = [
     "read_params",
     "register_schema",
     "registered_schemas",
+    "standard_validators",
     "unregister_schema",
     "where",
 ]

@@ -10,6 +10,7 @@ element without a side table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -45,14 +46,16 @@ def display_path(path: Path, conf_dir: Path | None) -> str:
 
 def where(element: etree._Element) -> tuple[str, int]:
     """(file, line) where `element` was written, file relative to the conf directory."""
-    line = element.sourceline or 0
-    source = uri_path(element.base or "")
+    return (_shown_file(element.base or "", element.getroottree().docinfo.URL or ""), element.sourceline or 0)
+
+
+@lru_cache(maxsize=4096)
+def _shown_file(base_uri: str, root_uri: str) -> str:
+    source = uri_path(base_uri)
     if source is None:
-        return ("", line)
-    root_uri = element.getroottree().docinfo.URL or ""
+        return ""
     root_file = uri_path(root_uri)
-    conf_dir = root_file.parent if root_file is not None else None
-    return (display_path(source, conf_dir), line)
+    return display_path(source, root_file.parent if root_file is not None else None)
 
 
 def where_text(element: etree._Element) -> str:

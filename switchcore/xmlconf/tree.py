@@ -129,6 +129,15 @@ def _index_by_name(parent: etree._Element | None, tag: str) -> dict[str, etree._
     return index
 
 
+def standard_validators() -> tuple[Validator, ...]:
+    """The core's checks: typed params of every registered schema, dialplan, directory."""
+    from ..directory import validate_directory  # the directory imports this package
+    from .dialplan_model import validate_dialplan
+    from .params import check_config
+
+    return (check_config, validate_dialplan, validate_directory)
+
+
 @dataclass(frozen=True, slots=True)
 class ReloadResult:
     """What `reloadxml` did: `reply` is the API answer (`+OK [Success]` / `-ERR file:line: reason`)."""
@@ -150,12 +159,13 @@ class ConfigHolder:
         conf_dir: Path,
         base_vars: Mapping[str, str],
         entry: str = "freeswitch.xml",
-        validators: Iterable[Validator] = (),
+        validators: Iterable[Validator] | None = None,
     ) -> None:
+        """`validators` default to `standard_validators()`; pass () for none."""
         self.conf_dir = conf_dir
         self.base_vars = dict(base_vars)
         self.entry = entry
-        self._validators: list[Validator] = list(validators)
+        self._validators: list[Validator] = list(standard_validators() if validators is None else validators)
         self._current: XmlConfig | None = None
 
     @property

@@ -138,3 +138,22 @@ def test_dry_run_checks_without_swapping(conf: Path) -> None:
     assert (result.ok, result.reply, result.swapped) == (True, "+OK [dry run]", False)
     assert result.diff_text == "+ extension default/new"
     assert holder.current is old
+
+
+def test_standard_validators_refuse_a_mistyped_param(conf: Path) -> None:
+    holder = ConfigHolder(conf, BASE)  # default: standard_validators()
+    holder.load_initial()
+    profile = conf / "sip_profiles" / "internal.xml"
+    profile.write_text(
+        profile.read_text().replace(
+            '<param name="context" value="public"/>',
+            '<param name="sip-port" value="fifty"/>\n    <param name="contxt" value="public"/>',
+        )
+    )
+    result = holder.reload()
+    assert result.reply == (
+        '-ERR sip_profiles/internal.xml:5: param "sip-port" in sofia profile settings: "fifty" is not an integer 1..65535'
+    )
+    assert any(
+        'unknown param "contxt"' in str(w) and '(did you mean "context"?)' in str(w) for w in result.warnings
+    )

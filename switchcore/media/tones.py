@@ -45,6 +45,7 @@ from .frame import Frame, Samples
 
 __all__ = [
     "SilenceGenerator",
+    "SilenceSpec",
     "Tone",
     "ToneGenerator",
     "ToneScript",

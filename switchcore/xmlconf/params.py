@@ -282,8 +282,10 @@ def check_params(
             errors.append(error_at(item, f'param "{name}" in {schema.title}: {exc}'))
             continue
         if param.multi:
-            previous = values.get(name)
-            values[name] = (*previous, value) if isinstance(previous, tuple) and name in seen else (value,)
+            # Repeated params accumulate; a list-typed one is flattened.
+            previous = values.get(name) if name in seen else ()
+            added = value if isinstance(value, tuple) else (value,)
+            values[name] = (*previous, *added) if isinstance(previous, tuple) else added
         else:
             if name in seen:
                 warnings.append(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from .location import ConfigWarning, error_at, warning_at, where
-from .params import Binding, Bool, Int, Ip, ListOf, Param, Port, Schema, Str, choice, parse_bool
+from .params import Binding, Bool, Float, Int, Ip, ListOf, Param, Port, Schema, Str, choice, parse_bool
 
 _LOGLEVELS = ("console", "alert", "crit", "err", "warning", "notice", "info", "debug")
 _LOGLEVEL = choice(*_LOGLEVELS, "0", "1", "2", "3", "4", "5", "6", "7")
@@ -82,9 +82,15 @@ EVENT_SOCKET_CONF = Schema(
         "listen-ip": Param(Ip(), "127.0.0.1", "address to listen on (:: for every address)"),
         "listen-port": Param(Port(), 8021),
         "password": Param(Str(allow_empty=False), "ClueCon"),
-        "apply-inbound-acl": Param(ListOf(), (), "ACL names a client must match"),
+        "apply-inbound-acl": Param(ListOf(), (), "ACL names a client must match", multi=True),
         "stop-on-bind-error": Param(Bool(), False),
         "debug": Param(Int(0, 10), 0),
+        "max-queue": Param(Int(1), 10000, "frames waiting for one client"),
+        "max-command-length": Param(Int(64), 65536, "bytes of one command once authenticated"),
+        "max-body-length": Param(Int(0), 1 << 20, "bytes of one command body"),
+        "auth-failures-before-delay": Param(Int(0), 3),
+        "auth-failures-before-ban": Param(Int(0), 10),
+        "auth-ban-seconds": Param(Float(0), 60.0),
     },
     config="event_socket.conf",
     containers=("settings",),
@@ -172,9 +178,9 @@ SOFIA_PROFILE = Schema(
         "multiple-registrations": Param(choice("true", "false", "contact"), "false"),
         "max-registrations-per-extension": Param(Int(0), 0, "0 means no limit"),
         "log-auth-failures": Param(_B, False),
-        "auth-fail-threshold": Param(Int(1), 5, "failed digests from one address before blocking"),
+        "auth-fail-max": Param(Int(0), 5, "failed digests from one address before it is refused (0: off)"),
         "auth-fail-window-sec": Param(Int(1), 60, "window the failures are counted in"),
-        "auth-fail-block-sec": Param(Int(0), 300, "how long an address stays blocked (0: never block)"),
+        "auth-fail-ban-sec": Param(Int(0), 300, "how long a refused address stays refused"),
         "unregister-on-options-fail": Param(_B, False),
         "delete-subs-on-register": Param(_B, True),
         "send-message-query-on-register": Param(choice("true", "false", "first-only"), "true"),
@@ -185,11 +191,11 @@ SOFIA_PROFILE = Schema(
             choice("true", "false", "safe", "server-only", "client-only", "disabled"), "false"
         ),
         # ACLs and NAT
-        "apply-nat-acl": Param(ListOf(), (), "ACLs that mark a contact as NATed"),
-        "apply-inbound-acl": Param(ListOf(), (), "ACLs that let calls in without auth"),
-        "apply-register-acl": Param(ListOf(), ()),
-        "apply-proxy-acl": Param(ListOf(), ()),
-        "apply-candidate-acl": Param(ListOf(), ()),
+        "apply-nat-acl": Param(ListOf(), (), "ACLs that mark a contact as NATed", multi=True),
+        "apply-inbound-acl": Param(ListOf(), (), "ACLs that let calls in without auth", multi=True),
+        "apply-register-acl": Param(ListOf(), (), multi=True),
+        "apply-proxy-acl": Param(ListOf(), (), multi=True),
+        "apply-candidate-acl": Param(ListOf(), (), multi=True),
         "local-network-acl": Param(Str(), "localnet.auto"),
         "aggressive-nat-detection": Param(_B, False),
         "nat-options-ping": Param(choice("true", "false", "udp-only"), "false"),

@@ -194,3 +194,13 @@ def test_modules_conf_bad_flag_is_an_error() -> None:
     )
     with pytest.raises(ConfigError, match='critical on <load module="m">: "sure" is not a boolean'):
         read_modules(element)
+
+
+def test_repeated_list_param_accumulates_flat() -> None:
+    element = etree.fromstring(
+        "<settings><param name='apply-inbound-acl' value='lan, wan'/><param name='apply-inbound-acl' value='vpn'/></settings>"
+    )
+    schema = get_schema("sofia.conf:profile")
+    assert schema is not None
+    values, warnings = read_params(element, schema)
+    assert values["apply-inbound-acl"] == ("lan", "wan", "vpn") and warnings == []

@@ -157,3 +157,13 @@ def test_standard_validators_refuse_a_mistyped_param(conf: Path) -> None:
     assert any(
         'unknown param "contxt"' in str(w) and '(did you mean "context"?)' in str(w) for w in result.warnings
     )
+
+
+def test_shipped_conf_tree_loads_and_passes_the_standard_validators() -> None:
+    conf_dir = Path(__file__).parents[3] / "conf"
+    if not (conf_dir / "freeswitch.xml").is_file():
+        pytest.skip("no conf/ tree in this checkout")
+    base = {**BASE, "conf_dir": str(conf_dir), "base_dir": str(conf_dir.parent), "data_dir": "/tmp"}
+    result = ConfigHolder(conf_dir, base).load_initial()
+    assert result.ok, result.reply
+    assert result.config is not None and result.config.dialplan_context("default") is not None

@@ -20,7 +20,18 @@ from modules.mod_sofia.message import (
 from modules.mod_sofia.uri import URI, NameAddr, ParseError
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "sip"
-TORTURE = Path("/work/shared/vectors/rfc4475")
+# shared/ sits beside the repository (here /work/shared, in CI beside the clone).
+TORTURE = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[4] / "shared" / "vectors" / "rfc4475",
+            Path("/work/shared/vectors/rfc4475"),
+        )
+        if p.is_dir()
+    ),
+    Path("/work/shared/vectors/rfc4475"),
+)
 SIP_VECTORS = sorted(VECTORS.glob("*.sip"))
 
 

@@ -1,7 +1,7 @@
 """FreeSWITCH-layout XML configuration: preprocessor, loaded tree, reload, diff, typed params."""
 
 from .diff import ConfigDiff, DiffEntry, diff_configs
-from .location import ConfigWarning, where
+from .location import XML_BASE, ConfigWarning, plain_attributes, where, where_text
 from .params import (
     Binding,
     Bool,
@@ -25,11 +25,12 @@ from .params import (
     registered_schemas,
     unregister_schema,
 )
-from .preprocess import Preprocessed, preprocess
+from .preprocess import Preprocessed, base_variables, preprocess
 from .schemas import ModuleLoad, read_modules
 from .tree import ConfigHolder, ReloadResult, XmlConfig, load, standard_validators
 
 __all__ = [
+    "XML_BASE",
     "Binding",
     "Bool",
     "ConfigDiff",
@@ -50,6 +51,7 @@ __all__ = [
     "Schema",
     "Str",
     "XmlConfig",
+    "base_variables",
     "check_config",
     "check_params",
     "choice",
@@ -57,6 +59,7 @@ __all__ = [
     "get_schema",
     "load",
     "parse_bool",
+    "plain_attributes",
     "preprocess",
     "read_modules",
     "read_params",
@@ -65,4 +68,5 @@ __all__ = [
     "standard_validators",
     "unregister_schema",
     "where",
+    "where_text",
 ]

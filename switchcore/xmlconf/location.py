@@ -58,6 +58,11 @@ def _shown_file(base_uri: str, root_uri: str) -> str:
     return display_path(source, root_file.parent if root_file is not None else None)
 
 
+def plain_attributes(element: etree._Element) -> dict[str, str]:
+    """The element's attributes without the `xml:base` the preprocessor adds to spliced elements."""
+    return {k: v for k, v in element.attrib.items() if k != XML_BASE}
+
+
 def where_text(element: etree._Element) -> str:
     file, line = where(element)
     return f"{file}:{line}" if file else f"line {line}"

@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import glob
 import re
+import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,38 @@ class Preprocessed:
     variables: Mapping[str, str]
     files: tuple[Path, ...]
     warnings: tuple[ConfigWarning, ...]
+
+
+def base_variables(
+    conf_dir: Path,
+    *,
+    base_dir: Path | None = None,
+    sounds_dir: Path | None = None,
+    data_dir: Path | None = None,
+    hostname: str | None = None,
+    local_ip_v4: str = "127.0.0.1",
+) -> dict[str, str]:
+    """The core variables `$${}` can use before any `set` (FreeSWITCH's SWITCH_GLOBAL_dirs).
+
+    Directories default to FreeSWITCH's layout under `base_dir` (the parent of
+    `conf_dir`): `sounds`, `data`, `recordings`, `log`, `db`, `scripts`.
+    """
+    base = base_dir if base_dir is not None else conf_dir.parent
+    sounds = sounds_dir if sounds_dir is not None else base / "sounds"
+    data = data_dir if data_dir is not None else base / "data"
+    return {
+        "base_dir": str(base),
+        "conf_dir": str(conf_dir),
+        "sounds_dir": str(sounds),
+        "data_dir": str(data),
+        "recordings_dir": str(base / "recordings"),
+        "log_dir": str(base / "log"),
+        "db_dir": str(base / "db"),
+        "script_dir": str(base / "scripts"),
+        "temp_dir": "/tmp",
+        "local_ip_v4": local_ip_v4,
+        "hostname": hostname if hostname is not None else socket.gethostname(),
+    }
 
 
 def preprocess(conf_dir: Path, base_vars: Mapping[str, str], entry: str = "freeswitch.xml") -> Preprocessed:

@@ -298,3 +298,18 @@ async def test_index_skips_extensions_that_cannot_match(tmp_path: Path) -> None:
     )
     assert result.actions == (("log", "500 $1"),)
     assert [t.name for t in result.trace] == ["e500"] and result.skipped == 500  # the ones before it
+
+
+async def test_hunt_rate_on_a_1000_extension_plan(tmp_path: Path) -> None:
+    import time
+
+    config = _big_plan(tmp_path, 1000, mixed=False)
+    rng = random.Random(3)
+    dests = [str(100000 + rng.randrange(1100)) for _ in range(2000)]
+    best = 0.0
+    for _ in range(3):
+        start = time.process_time()
+        for dest in dests:
+            await hunt(config, "big", {"destination_number": dest}, {}.get, None, None, datetime(2024, 1, 1))
+        best = max(best, len(dests) / max(time.process_time() - start, 1e-9))
+    assert best >= 20_000, f"{best:.0f} hunts/s of CPU time"

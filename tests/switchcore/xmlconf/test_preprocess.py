@@ -142,3 +142,21 @@ def test_errors_name_original_file_and_line(tree: str, file: str, line: int, rea
 def test_missing_entry_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot open freeswitch.xml"):
         preprocess(tmp_path, BASE)
+
+
+def test_base_variables_follow_freeswitch_layout(tmp_path: Path) -> None:
+    from switchcore.xmlconf.preprocess import base_variables
+
+    variables = base_variables(tmp_path / "conf", hostname="pbx")
+    assert variables["conf_dir"] == str(tmp_path / "conf")
+    assert variables["sounds_dir"] == str(tmp_path / "sounds")
+    assert variables["local_ip_v4"] == "127.0.0.1" and variables["hostname"] == "pbx"
+
+
+def test_spliced_elements_carry_xml_base_that_plain_attributes_hides() -> None:
+    from switchcore.xmlconf.location import XML_BASE, plain_attributes
+
+    done = preprocess(VECTORS / "basic", BASE)
+    gateway = done.root.find(".//gateway")
+    assert gateway is not None and XML_BASE in gateway.attrib
+    assert plain_attributes(gateway) == {"name": "example"}

@@ -416,7 +416,8 @@ def _gate(conditions: tuple[Condition, ...]) -> Gate | None:
         return None
     source, flags = to_python_regex(m.expression)
     combinable = flags == 0 and not m.pattern.groupindex and not _BACKREF.search(source)
-    anchored, prefix = _shape(source, flags)
+    # (?m) makes ^ match after any newline: neither anchored nor prefixed then.
+    anchored, prefix = (False, "") if m.pattern.flags & re.MULTILINE else _shape(source, flags)
     return Gate(m.key, m.pattern, _literal(source, flags), combinable, source, prefix, anchored)
 
 

@@ -204,7 +204,12 @@ class ConfigHolder:
         errors: list[ConfigError] = []
         warnings: list[ConfigWarning] = list(candidate.warnings)
         for validator in self._validators:
-            for problem in validator(candidate):
+            try:
+                problems = list(validator(candidate))
+            except Exception as exc:  # noqa: BLE001 - a broken check must not swap in an unchecked tree
+                name = getattr(validator, "__qualname__", repr(validator))
+                problems = [ConfigError(f"validator {name} failed: {exc!r}")]
+            for problem in problems:
                 if isinstance(problem, ConfigError):
                     errors.append(problem)
                 else:

@@ -313,3 +313,12 @@ async def test_hunt_rate_on_a_1000_extension_plan(tmp_path: Path) -> None:
             await hunt(config, "big", {"destination_number": dest}, {}.get, None, None, datetime(2024, 1, 1))
         best = max(best, len(dests) / max(time.process_time() - start, 1e-9))
     assert best >= 20_000, f"{best:.0f} hunts/s of CPU time"
+
+
+def test_multiline_regex_is_not_treated_as_anchored() -> None:
+    from switchcore.xmlconf.dialplan_model import Condition, Matcher, _gate, compile_expression
+
+    pattern = compile_expression("(?m)^abc")
+    matcher = Matcher("destination_number", "destination_number", "(?m)^abc", pattern, False, None)
+    gate = _gate((Condition(matcher),))
+    assert gate is not None and not gate.anchored and gate.prefix == ""

@@ -167,3 +167,15 @@ def test_shipped_conf_tree_loads_and_passes_the_standard_validators() -> None:
     result = ConfigHolder(conf_dir, base).load_initial()
     assert result.ok, result.reply
     assert result.config is not None and result.config.dialplan_context("default") is not None
+
+
+def test_a_crashing_validator_refuses_the_swap(conf: Path) -> None:
+    def broken(config: XmlConfig) -> list[ConfigError | ConfigWarning]:
+        raise RuntimeError("boom")
+
+    holder = ConfigHolder(conf, BASE, validators=[broken])
+    result = holder.load_initial()
+    assert not result.ok
+    assert result.reply.startswith(
+        "-ERR validator test_a_crashing_validator_refuses_the_swap.<locals>.broken failed:"
+    )

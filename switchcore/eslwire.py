@@ -26,6 +26,7 @@ Events are serialised the way switch_event.c does it:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -38,6 +39,9 @@ from .errors import SwitchError
 URL_UNSAFE = frozenset('\r\n #%&+:;<=>?@[\\]^`{|}"')
 _HEX = "0123456789ABCDEF"
 _PERCENT_HEX = re.compile(rb"%([0-9A-Fa-f]{2})")
+_UNSAFE_CLASS = r"[\x00-\x1f\x7f-\U0010ffff\r\n #%&+:;<=>?@\[\\\]^`{|}\"]"
+_NEEDS_ESCAPE = re.compile(_UNSAFE_CLASS)
+_ESCAPES = re.compile(r"(%[0-9A-F]{2})|(" + _UNSAFE_CLASS + ")")
 
 # switch_log.c LEVELS[], indexed by switch_log_level_t.
 LOG_LEVELS: tuple[str, ...] = ("CONSOLE", "ALERT", "CRIT", "ERR", "WARNING", "NOTICE", "INFO", "DEBUG")
@@ -76,24 +80,24 @@ class EventFormat(Enum):
 # ---- url encoding (switch_url_encode / switch_url_decode) --------------------------------------
 
 
+def _escape(match: re.Match[str]) -> str:
+    kept = match.group(1)
+    if kept:
+        return kept
+    return "".join(f"%{byte:02X}" for byte in match.group(2).encode("utf-8"))
+
+
+@functools.lru_cache(maxsize=16384)
 def url_encode(value: str) -> str:
     """Escape `value` as switch_url_encode() does: controls, non-ASCII bytes and URL_UNSAFE as %XX.
 
     An existing `%XX` escape (upper-case hex) is kept as it is: switch_url_encode
-    calls switch_url_encode_opt with double_encode off.
+    calls switch_url_encode_opt with double_encode off.  Results are cached: most
+    header values (host, call uuids, caller fields) repeat from event to event.
     """
-    raw = value.encode("utf-8")
-    last = len(raw) - 1
-    out: list[str] = []
-    for i, byte in enumerate(raw):
-        char = chr(byte)
-        if byte == 0x25 and last - i > 1 and chr(raw[i + 1]) in _HEX and chr(raw[i + 2]) in _HEX:
-            out.append(char)
-        elif byte < 0x20 or byte > 0x7E or char in URL_UNSAFE:
-            out.append("%" + _HEX[byte >> 4] + _HEX[byte & 0x0F])
-        else:
-            out.append(char)
-    return "".join(out)
+    if not _NEEDS_ESCAPE.search(value):
+        return value
+    return _ESCAPES.sub(_escape, value)
 
 
 def url_decode(value: str) -> str:
@@ -408,10 +412,7 @@ def event_frame(serialized: str, fmt: EventFormat) -> bytes:
 
 def serialize_plain(headers: Iterable[tuple[str, str]], body: str = "") -> str:
     """switch_event_serialize(event, &str, SWITCH_TRUE): url-encoded values, `_undef_` for empty ones."""
-    parts = []
-    for name, value in headers:
-        encoded = url_encode(value)
-        parts.append(f"{name}: {encoded or '_undef_'}\n")
+    parts = [f"{name}: {url_encode(value) or '_undef_'}\n" for name, value in headers]
     if body:
         parts.append(f"Content-Length: {len(body.encode('utf-8'))}\n\n{body}")
     else:

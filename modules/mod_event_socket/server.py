@@ -275,15 +275,23 @@ class Connection:
             self.writer.transport.abort()
 
     async def _write_loop(self) -> None:
+        # Everything queued is written in one go (one send, one drain), however many frames it is.
         try:
             while True:
-                item = await self.queue.get()
-                data = item.frame(self.state.format) if isinstance(item, PendingEvent) else log_frame(item)
-                self._send(data)
-                self.queue.task_done()
+                batch = [self._frame(await self.queue.get())]
+                size = len(batch[0])
+                while size < 262_144 and not self.queue.empty():
+                    batch.append(self._frame(self.queue.get_nowait()))
+                    size += len(batch[-1])
+                self._send(b"".join(batch))
+                for _ in batch:
+                    self.queue.task_done()
                 await self.writer.drain()
         except (ConnectionError, OSError):
             self.closing = True
+
+    def _frame(self, item: Outgoing) -> bytes:
+        return item.frame(self.state.format) if isinstance(item, PendingEvent) else log_frame(item)
 
     def _flush(self, events: bool, logs: bool) -> None:
         kept: list[Outgoing] = []

@@ -14,9 +14,8 @@ of packets lost since the last report as an 8-bit fixed-point number
    increases), in between hold;
 3. keeps the result in [floor, maxaveragebitrate] and on Opus's 400 bps grid
    (one byte per 20 ms frame, OpusFAQ), where the floor is 6000 bps or, with
-   `keep-fec-enabled` and some loss, the bitrate below which libopus stops
-   coding FEC (silk/control_codec.c: LBRR_{NB,MB,WB}_MIN_RATE_BPS scaled by
-   (125 - min(loss, 25)) %, plus the TOC byte of each packet).
+   `keep-fec-enabled` and some loss, the lowest bitrate at which libopus still
+   codes in-band FEC (see `fec_floor`).
 
 It returns the new bitrate when it changed, else None.  Time is an input:
 nothing here reads a clock.
@@ -37,8 +36,9 @@ HIGH_LOSS: Final = 0.10  # draft-ietf-rmcat-gcc-02 6: decrease above 10 % loss
 LOW_LOSS: Final = 0.02  # ... increase below 2 %
 INCREASE: Final = 1.05
 
-# silk/control_codec.c: the lowest SILK rate at which LBRR (in-band FEC) is coded, by internal band.
-_LBRR_MIN_RATE: Final = {8000: 12000, 12000: 14000, 16000: 16000}
+# opus_encoder.c fec_thresholds: the rate below which a band gets no LBRR (in-band FEC), plus the
+# 1000 bps hysteresis that applies while FEC is off.
+_FEC_THRESHOLD: Final = {8000: 12000 + 1000, 12000: 14000 + 1000, 16000: 16000 + 1000, 48000: 22000 + 1000}
 
 
 def loss_percent(fraction_lost: int) -> int:
@@ -54,18 +54,31 @@ def _down(bps: float) -> int:
     return int(math.floor(bps / STEP)) * STEP
 
 
-def fec_floor(rate: int, loss: int, ptime: int = 20) -> int:
+def fec_floor(
+    rate: int, loss: int, ptime: int = 20, channels: int = 1, vbr: bool = True, complexity: int = 10
+) -> int:
     """The lowest bitrate (on the 400 bps grid) at which libopus still codes FEC for `loss` percent.
 
-    SILK never runs above 16 kHz, so 24 and 48 kHz use the wideband figure.
-    No loss means no FEC is wanted: the floor is then the Opus minimum.
+    libopus (opus_encoder.c `decide_fec`) codes LBRR when its "equivalent
+    rate" beats the band's threshold scaled by (125 - min(loss, 25)) %; the
+    equivalent rate is the bitrate less the per-packet overhead of frames
+    shorter than 20 ms, less 1/12 for CBR, scaled by (90 + complexity) %, and
+    less loss / (6 loss + 10) of itself (`compute_equiv_rate`).  Above 5 %
+    loss libopus narrows the band until FEC fits, so the narrowband threshold
+    applies at any rate; at 5 % or less it is the implementation's own band
+    (fullband for 24 and 48 kHz, an upper bound: libopus may pick a narrower
+    band and code FEC a little lower).  Measured against libopus 1.3.1 this is
+    exact to one 400 bps step for 8 and 16 kHz and for any rate above 5 % loss.
+    No loss: no FEC is wanted, and the floor is the Opus minimum.
     """
     if loss <= 0:
         return MIN_BITRATE
-    band = max(r for r in _LBRR_MIN_RATE if r <= max(rate, 8000))
-    threshold = _LBRR_MIN_RATE[band] * (125 - min(loss, 25)) / 100
-    toc_bytes = 8 * 1000 / ptime  # opus_encode_native() takes one byte a packet off the target
-    return _up(threshold + toc_bytes + 1)
+    band = 8000 if loss > 5 else max(r for r in _FEC_THRESHOLD if r <= max(rate, 8000))
+    threshold = _FEC_THRESHOLD[band] * (125 - min(loss, 25)) / 100
+    equivalent = (1 - loss / (6 * loss + 10)) * (90 + complexity) / 100 * (1.0 if vbr else 11 / 12)
+    packets_per_second = 1000 / ptime
+    overhead = (40 * channels + 20) * (packets_per_second - 50) if packets_per_second > 50 else 0.0
+    return min(_up(threshold / equivalent + overhead), MAX_BITRATE)
 
 
 class BitrateController:
@@ -77,9 +90,11 @@ class BitrateController:
         "increase_interval",
         "max_bitrate",
         "packet_loss_percent",
+        "channels",
         "ptime",
         "rate",
         "settings",
+        "vbr",
     )
 
     def __init__(
@@ -88,11 +103,15 @@ class BitrateController:
         rate: int = 48000,
         max_bitrate: int | None = None,
         ptime: int = 20,
+        channels: int = 1,
+        vbr: bool | None = None,
         increase_interval: float = 1.0,
     ) -> None:
         self.settings = settings
         self.rate = rate
         self.ptime = ptime
+        self.channels = channels
+        self.vbr = settings.use_vbr if vbr is None else vbr
         self.increase_interval = increase_interval
         ceiling = max_bitrate if max_bitrate is not None else local_max_bitrate(settings, rate)
         self.max_bitrate = min(max(ceiling, MIN_BITRATE), MAX_BITRATE)
@@ -104,7 +123,16 @@ class BitrateController:
         """The lowest bitrate allowed now: 6000, or the FEC threshold while `keep-fec-enabled`."""
         if not self.settings.keep_fec_enabled:
             return MIN_BITRATE
-        return min(fec_floor(self.rate, self.packet_loss_percent, self.ptime), self.max_bitrate)
+        settings = self.settings
+        floor = fec_floor(
+            self.rate,
+            self.packet_loss_percent,
+            self.ptime,
+            self.channels,
+            settings.use_vbr,
+            settings.complexity,
+        )
+        return min(floor, self.max_bitrate)
 
     def on_loss_report(self, fraction_lost: int, now: float) -> int | None:
         """One RTCP report block's fraction lost (0-255) at time `now` (seconds) -> the new bitrate, or None."""

@@ -105,7 +105,14 @@ class OpusEncoder:
     ) -> OpusEncoder:
         """The encoder `CodecSpec.make_encoder` builds: configured from fmtp, adapting per opus.conf."""
         config = EncoderConfig.from_fmtp(rate, channels, settings, fmtp)
-        controller = BitrateController(settings, rate=rate, max_bitrate=config.bitrate, ptime=config.ptime)
+        controller = BitrateController(
+            settings,
+            rate=rate,
+            max_bitrate=config.bitrate,
+            ptime=config.ptime,
+            channels=1 if config.force_mono else channels,
+            vbr=config.vbr,
+        )
         return cls(config, controller)
 
     def encode(self, samples: Samples) -> bytes:

@@ -84,19 +84,18 @@ class LogFanout(logging.Handler):
         logging.getLogger().addHandler(self)
 
     def uninstall(self) -> None:
-        root = logging.getLogger()
-        root.removeHandler(self)
-        if self._saved_root is not None:
-            root.setLevel(self._saved_root)
-            for handler in self._pinned:
-                handler.setLevel(logging.NOTSET)
-            self._saved_root, self._pinned = None, []
+        logging.getLogger().removeHandler(self)
+        self.need(None)
 
-    def need(self, fs_level: int) -> None:
-        """Make sure records at `fs_level` reach this handler, without changing what the console shows."""
+    def need(self, fs_level: int | None) -> None:
+        """Let records at `fs_level` reach this handler (None: nobody asks), leaving the console as it was."""
         root = logging.getLogger()
-        wanted = python_level(fs_level)
-        if root.level <= wanted:
+        if fs_level is None or python_level(fs_level) >= (self._saved_root if self._saved_root is not None else root.level):
+            if self._saved_root is not None:
+                root.setLevel(self._saved_root)
+                for handler in self._pinned:
+                    handler.setLevel(logging.NOTSET)
+                self._saved_root, self._pinned = None, []
             return
         if self._saved_root is None:
             self._saved_root = root.level
@@ -104,4 +103,4 @@ class LogFanout(logging.Handler):
                 if handler is not self and handler.level == logging.NOTSET:
                     handler.setLevel(root.level)
                     self._pinned.append(handler)
-        root.setLevel(wanted)
+        root.setLevel(python_level(fs_level))

@@ -144,6 +144,7 @@ class Connection:
             pass
         finally:
             self.hub.connections.discard(self)
+            self.hub.logs_changed()
             self.closing = True
             writer_task.cancel()
             if watcher is not None:
@@ -175,8 +176,7 @@ class Connection:
             await self._carry_out(effect)
             if self.closing:
                 return
-        if self.state.log_level is not None:
-            self.hub.logs_needed(self.state.log_level)
+        self.hub.logs_changed()
 
     async def _carry_out(self, effect: Effect) -> None:
         if isinstance(effect, Reply):
@@ -461,9 +461,11 @@ class EventSocketServer:
             if conn.state.wants_log(line.level):
                 conn.push(line)
 
-    def logs_needed(self, level: int) -> None:
+    def logs_changed(self) -> None:
+        """Python logging goes down to the most verbose level a connected client asked for, no further."""
         if self._logs is not None:
-            self._logs.need(level)
+            levels = [c.state.log_level for c in self.connections if c.state.log_level is not None]
+            self._logs.need(max(levels) if levels else None)
 
     async def background_job(self, command: str, arg: str, job_uuid: str, owner: str) -> None:
         """Run a bgapi command and fire its BACKGROUND_JOB event (api_exec with bg set)."""

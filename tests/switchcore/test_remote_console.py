@@ -70,7 +70,11 @@ def test_completion_offers_commands_their_words_and_uuids() -> None:
         "name,description,syntax,ikey\nshow,Show,channels [count|like <text>]|calls,mod_commands\n"
         "status,Status,,mod_commands\nuuid_kill,Kill,<uuid> [cause],mod_commands\n\n3 total.\n"
     )
-    assert commands == {"show": "channels [count|like <text>]|calls", "status": "", "uuid_kill": "<uuid> [cause]"}
+    assert commands == {
+        "show": "channels [count|like <text>]|calls",
+        "status": "",
+        "uuid_kill": "<uuid> [cause]",
+    }
     assert candidates("st", commands, []) == ["status"]
     assert candidates("show c", commands, []) == ["calls", "channels", "count"]
     assert candidates("uuid_kill 12", commands, ["1234", "5678"]) == ["1234"]
@@ -86,7 +90,13 @@ def test_log_lines_are_coloured_by_level() -> None:
 
 def test_fs_cli_options() -> None:
     args = parse_args(["-H", "10.0.0.1", "-P", "8022", "-p", "pw", "-x", "status", "-r"])
-    assert (args.host, args.port, args.password, args.execute, args.retry) == ("10.0.0.1", 8022, "pw", "status", True)
+    assert (args.host, args.port, args.password, args.execute, args.retry) == (
+        "10.0.0.1",
+        8022,
+        "pw",
+        "status",
+        True,
+    )
 
 
 # ---- the client ---------------------------------------------------------------------------------
@@ -121,8 +131,13 @@ async def test_client_reports_a_wrong_password(served: tuple[Switch, EventSocket
 
 async def cli(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "switchcore.remote_console", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=str(ROOT),
+        sys.executable,
+        "-m",
+        "switchcore.remote_console",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=str(ROOT),
     )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode is not None
@@ -149,6 +164,26 @@ async def test_execute_exits_1_on_err_and_on_no_connection(served: tuple[Switch,
     code, _, err = await cli("-P", str(served[1].address[1]), "-p", "wrong", "-x", "status")
     assert code == 1
     assert "authentication failed" in err
+
+
+async def test_retry_waits_for_the_switch(tmp_path: Path) -> None:
+    port = next_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "switchcore.remote_console", "-P", str(port), "-r", "-x", "version",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=str(ROOT),
+    )
+    await asyncio.sleep(1.5)
+    sw = await minimal_switch(tmp_path)
+    server = EventSocketServer(sw, EslSettings(listen_port=port))
+    await server.start()
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 20)
+        assert proc.returncode == 0, err.decode()
+        assert out.decode().startswith("switchcore Version")
+        assert "retrying" in err.decode()
+    finally:
+        await server.stop()
+        await stop_switch(sw)
 
 
 # ---- a real terminal ------------------------------------------------------------------------------

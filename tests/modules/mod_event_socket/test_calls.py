@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+
+import pytest
 
 from modules.mod_event_socket.server import EventSocketServer
 from modules.mod_event_socket.settings import EslSettings
@@ -94,7 +97,10 @@ async def slow_reader(port: int) -> RawClient:
     return RawClient(reader, writer)
 
 
-async def test_a_client_that_stops_reading_is_disconnected_and_calls_go_on(core: Switch) -> None:
+async def test_a_client_that_stops_reading_is_disconnected_and_calls_go_on(
+    core: Switch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "mod_event_socket")
     server = EventSocketServer(core, EslSettings(listen_port=next_port(), max_queue=50))
     await server.start()
     try:
@@ -124,6 +130,7 @@ async def test_a_client_that_stops_reading_is_disconnected_and_calls_go_on(core:
             assert reply.body.startswith("+OK")
             assert (await ctl.command(f"api uuid_kill {reply.body.split()[1]}")).body.startswith("+OK")
         assert completed >= 1
+        assert "the client is not reading" in caplog.text
         await ctl.close()
         slow.writer.close()
     finally:

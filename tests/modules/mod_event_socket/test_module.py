@@ -74,3 +74,30 @@ async def test_unloading_closes_the_listener(booted: Switch) -> None:
     with pytest.raises(OSError):
         await RawClient.connect(ESL_PORT)
     assert f"esl tcp 127.0.0.1:{ESL_PORT}" not in module.listeners
+
+
+class _Tree:
+    def __init__(self, xml: str) -> None:
+        from lxml import etree
+
+        self.element = etree.fromstring(xml)
+
+    def configuration(self, name: str) -> object | None:
+        return self.element if name == "event_socket.conf" else None
+
+
+class _Config:
+    def __init__(self, xml: str) -> None:
+        self.current = _Tree(xml)
+
+
+async def test_the_module_refuses_to_start_with_the_default_password_off_loopback(core: Switch) -> None:
+    from switchcore.errors import ConfigError
+
+    core.config = _Config(  # type: ignore[assignment]
+        '<configuration name="event_socket.conf"><settings><param name="listen-ip" value="0.0.0.0"/>'
+        '<param name="listen-port" value="15582"/></settings></configuration>'
+    )
+    assert module.on_load is not None
+    with pytest.raises(ConfigError, match="default password ClueCon"):
+        await module.on_load(core)

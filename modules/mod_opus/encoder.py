@@ -10,6 +10,8 @@ way FreeSWITCH's `switch_opus_init` does:
 - DTX when the peer asks (`usedtx=1`) or opus.conf's `use-dtx`; a DTX frame is
   a payload of 1-2 bytes that the endpoint may leave unsent (RFC 7587 3.3);
 - CBR when the peer asks (`cbr=1`) or opus.conf's `use-vbr` is 0;
+- the voice signal hint at 16 kHz and below (FreeSWITCH's
+  `switch_opus_encoder_set_audio_bandwidth`), libopus's own guess above;
 - a stereo implementation codes mono unless the peer said `stereo=1`
   (RFC 7587 6.1: stereo=0, the default, means the receiver prefers mono),
   and always mono with opus.conf's `mono`.
@@ -46,6 +48,7 @@ class EncoderConfig:
     max_audio_rate: int = 48000
     application: int = APPLICATION_VOIP
     ptime: int = 20
+    voice: bool = False  # OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE) rather than letting libopus guess
 
     @classmethod
     def from_fmtp(
@@ -68,6 +71,7 @@ class EncoderConfig:
             max_audio_rate=min(theirs.maxplaybackrate or rate, capture),
             application=APPLICATION_VOIP if channels == 1 else APPLICATION_AUDIO,
             ptime=theirs.ptime or 20,
+            voice=min(theirs.maxplaybackrate or rate, capture) <= 16000,
         )
 
 
@@ -92,7 +96,7 @@ class OpusEncoder:
         state.set_max_bandwidth(config.max_audio_rate)
         if config.force_mono:
             state.set_force_channels(1)
-        if config.channels == 1:
+        if config.voice:
             state.set_voice_signal()
         state.set_bitrate(controller.bitrate if controller is not None else config.bitrate)
         self._state = state

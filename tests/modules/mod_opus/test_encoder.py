@@ -58,6 +58,12 @@ def test_config_follows_opus_conf() -> None:
     assert EncoderConfig.from_fmtp(8000, 1, DEFAULTS, {}).bitrate == 14000
 
 
+def test_voice_hint_at_16_khz_and_below_as_freeswitch_sets_it() -> None:
+    assert EncoderConfig.from_fmtp(16000, 1, DEFAULTS, {}).voice
+    assert EncoderConfig.from_fmtp(48000, 1, DEFAULTS, {"maxplaybackrate": "16000"}).voice
+    assert not EncoderConfig.from_fmtp(48000, 1, DEFAULTS, {}).voice
+
+
 def test_stereo_config_codes_stereo_only_when_asked_and_not_mono() -> None:
     assert EncoderConfig.from_fmtp(48000, 2, DEFAULTS, {}).force_mono
     stereo = EncoderConfig.from_fmtp(48000, 2, DEFAULTS, {"stereo": "1"})

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from switchcore.errors import ConfigError
+from switchcore.events import Event
 from switchcore.module import Module
 
 from .bitrate import BitrateController, fec_floor, loss_percent
@@ -58,9 +60,32 @@ for _spec in codecs.specs:
     module.add_codec(_spec)
 
 
+def _read_settings(switch: Switch) -> OpusSettings:
+    element = switch.config.current.configuration("opus.conf") if switch.config else None
+    return settings_from_element(element)
+
+
 @module.loaded
 async def _load(switch: Switch) -> None:
-    """Read opus.conf (absent: the defaults) into the settings every new call is built with."""
-    element = switch.config.current.configuration("opus.conf") if switch.config else None
-    codecs.settings = settings_from_element(element)
+    """Read opus.conf (absent: the defaults), and again after each reloadxml, for the calls that follow."""
+    codecs.settings = _read_settings(switch)
     log.info("mod_opus: %s, %s", library_version(), codecs.settings)
+
+    def reread(event: Event) -> None:
+        if event.name != "RELOADXML":
+            return
+        try:
+            codecs.settings = _read_settings(switch)
+        except ConfigError as exc:  # keep the settings in force, as reloadxml keeps the old tree
+            log.error("mod_opus: opus.conf not applied: %s", exc)
+            return
+        log.info("mod_opus: opus.conf reloaded: %s", codecs.settings)
+
+    codecs.stop_following = switch.events.listen(reread)
+
+
+@module.shutdown
+async def _shutdown(switch: Switch) -> None:
+    if codecs.stop_following is not None:
+        codecs.stop_following()
+        codecs.stop_following = None

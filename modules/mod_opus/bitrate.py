@@ -66,7 +66,7 @@ def fec_floor(
     less loss / (6 loss + 10) of itself (`compute_equiv_rate`).  Above 5 %
     loss libopus narrows the band until FEC fits, so the narrowband threshold
     applies at any rate; at 5 % or less it is the implementation's own band
-    (fullband for 24 and 48 kHz, an upper bound: libopus may pick a narrower
+    (fullband at 48 kHz, an upper bound: libopus may pick a narrower
     band and code FEC a little lower).  Measured against libopus 1.3.1 this is
     exact to one 400 bps step for 8 and 16 kHz and for any rate above 5 % loss.
     No loss: no FEC is wanted, and the floor is the Opus minimum.

@@ -13,7 +13,7 @@ the next call without re-registering anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
 from switchcore.media.codec import CodecSpec, Decoder, Encoder
@@ -59,10 +59,11 @@ class _OfferFmtp(Mapping[str, str]):
 class OpusCodecs:
     """The settings in force, the CodecSpecs built on them and the OPUS fmtp negotiator."""
 
-    __slots__ = ("negotiator", "settings", "specs")
+    __slots__ = ("negotiator", "settings", "specs", "stop_following")
 
     def __init__(self, settings: OpusSettings | None = None) -> None:
         self.settings = settings or OpusSettings()
+        self.stop_following: Callable[[], None] | None = None  # ends the module's reloadxml listener
         self.negotiator = OpusFmtpNegotiator(lambda: self.settings)
         self.specs: tuple[CodecSpec, ...] = tuple(
             self._spec(rate, channels) for rate, channels in IMPLEMENTATIONS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from lxml import etree
 import modules.mod_opus as mod_opus
 from modules.mod_opus import OpusSettings, codecs, module
 from switchcore.core import Switch
+from switchcore.events import Event, EventBus
 from switchcore.module import Module
 from switchcore.registry import Registry
 
@@ -48,16 +50,26 @@ def test_registry_takes_the_module_and_finds_opus_by_rate() -> None:
     assert registry.find_codec("OPUS") is None
 
 
+class FakeSwitch:
+    """Just what the load hook touches: the configuration in force and the event bus."""
+
+    def __init__(self, element: Any) -> None:
+        self.element = element
+        self.config = SimpleNamespace(current=SimpleNamespace(configuration=lambda name: self.element))
+        self.events = EventBus()
+
+
 def fake_switch(element: Any) -> Any:
-    return SimpleNamespace(
-        config=SimpleNamespace(current=SimpleNamespace(configuration=lambda name: element))
-    )
+    return FakeSwitch(element)
+
+
+def conf(path: Path) -> Any:
+    return etree.parse(str(path)).getroot()
 
 
 async def test_load_hook_reads_opus_conf(restore_settings: None) -> None:
-    element = etree.parse(str(VECTORS / "opus_conf_custom.xml")).getroot()
     assert module.on_load is not None
-    await module.on_load(fake_switch(element))
+    await module.on_load(fake_switch(conf(VECTORS / "opus_conf_custom.xml")))
     assert codecs.settings.mono and codecs.settings.maxaveragebitrate == 24000
     spec = codecs.find(48000, 2)
     assert spec.default_fmtp["stereo"] == "0"
@@ -67,16 +79,40 @@ async def test_load_hook_reads_opus_conf(restore_settings: None) -> None:
 
 async def test_load_hook_without_opus_conf_uses_the_defaults(restore_settings: None) -> None:
     codecs.settings = OpusSettings(mono=True)
-    assert module.on_load is not None
-    await module.on_load(fake_switch(None))
+    assert module.on_load is not None and module.on_shutdown is not None
+    switch = fake_switch(None)
+    await module.on_load(switch)
     assert codecs.settings == OpusSettings()
+    await module.on_shutdown(switch)
+
+
+async def test_reloadxml_rereads_opus_conf_for_the_next_calls(
+    restore_settings: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    switch = fake_switch(None)
+    assert module.on_load is not None and module.on_shutdown is not None
+    await module.on_load(switch)
+    switch.element = conf(VECTORS / "opus_conf_custom.xml")
+    switch.events.fire(Event.create("HEARTBEAT"))
+    assert codecs.settings == OpusSettings()
+    switch.events.fire(Event.create("RELOADXML"))
+    assert codecs.settings.maxaveragebitrate == 24000
+    switch.element = conf(VECTORS / "opus_conf_bad_number.xml")
+    with caplog.at_level(logging.ERROR, logger="mod_opus"):
+        switch.events.fire(Event.create("RELOADXML"))
+    assert codecs.settings.maxaveragebitrate == 24000  # a broken opus.conf keeps what is in force
+    assert "mod_opus: opus.conf not applied: opus.conf: param complexity wants a number" in caplog.text
+    await module.on_shutdown(switch)
+    switch.element = None
+    switch.events.fire(Event.create("RELOADXML"))
+    assert codecs.settings.maxaveragebitrate == 24000  # unloaded: no longer listening
 
 
 async def test_switch_loads_mod_opus_with_the_trees_opus_conf(tmp_path: Path, restore_settings: None) -> None:
-    conf = tmp_path / "conf"
-    shutil.copytree(ROOT / "tests" / "conf", conf)
-    shutil.copy(VECTORS / "opus_conf_custom.xml", conf / "autoload_configs" / "opus.conf.xml")
-    switch = Switch(conf_dir=conf, data_dir=tmp_path / "data", sounds_dir=ROOT / "sounds")
+    conf_dir = tmp_path / "conf"
+    shutil.copytree(ROOT / "tests" / "conf", conf_dir)
+    shutil.copy(VECTORS / "opus_conf_custom.xml", conf_dir / "autoload_configs" / "opus.conf.xml")
+    switch = Switch(conf_dir=conf_dir, data_dir=tmp_path / "data", sounds_dir=ROOT / "sounds")
     await switch.start(modules=["mod_opus"])
     try:
         assert "mod_opus" in switch.report.loaded
@@ -84,5 +120,11 @@ async def test_switch_loads_mod_opus_with_the_trees_opus_conf(tmp_path: Path, re
         spec = switch.registry.find_codec("OPUS", 48000, 2)
         assert spec is not None and spec in loaded.codecs
         assert dict(spec.default_fmtp)["maxaveragebitrate"] == "24000"
+        (conf_dir / "autoload_configs" / "opus.conf.xml").write_text(
+            '<configuration name="opus.conf"><settings>'
+            '<param name="maxaveragebitrate" value="48000"/></settings></configuration>'
+        )
+        await switch.reload_config()
+        assert dict(spec.default_fmtp)["maxaveragebitrate"] == "48000"
     finally:
         await switch.stop()

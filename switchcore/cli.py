@@ -88,11 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging(args.log_level)
     try:
         import uvloop
-
-        runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency; stock asyncio still works
-        runner = asyncio.run
-    sys.exit(runner(run(args)))
+        sys.exit(asyncio.run(run(args)))
+    sys.exit(uvloop.run(run(args)))
 
 
 if __name__ == "__main__":

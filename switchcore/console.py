@@ -21,7 +21,7 @@ class Console:
         history = Path(switch.data_dir) / ".console_history"
         self.prompt: PromptSession[str] = PromptSession(
             history=FileHistory(str(history)),
-            completer=WordCompleter(lambda: sorted(switch.registry.apis), sentence=True),  # type: ignore[arg-type]
+            completer=WordCompleter(lambda: sorted(switch.registry.apis), sentence=True),
         )
 
     async def run(self, done: asyncio.Event) -> None:

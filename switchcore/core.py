@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .causes import HangupCause
+from .cdr import cdr_for
+from .cdr_writer import CdrWriter
 from .errors import ConfigError, ModuleError, UsageError
 from .events import Event, EventBus
 from .media.builtin_codecs import builtin_codecs
@@ -78,6 +80,7 @@ class Switch:
         self.listeners: list[str] = []
         self.config: ConfigHolder | None = None  # set by start()
         self.store: Store | None = None
+        self.cdr_writer: CdrWriter | None = None
         self.clock: MediaClock = MediaClock(20)
         self.stopping = asyncio.Event()
         self.settings: dict[str, str] = {}
@@ -117,6 +120,8 @@ class Switch:
         self.store = Store(url)
         await asyncio.to_thread(self.store.open)
         await asyncio.to_thread(self.store.clear_node, self.node)
+        self.cdr_writer = CdrWriter(self.store)
+        self.cdr_writer.start()
         self.clock.start()
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
         for name in modules if modules is not None else self._module_list():
@@ -182,6 +187,8 @@ class Switch:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         self.clock.stop()
+        if self.cdr_writer is not None:
+            await self.cdr_writer.stop()
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
 
@@ -255,12 +262,10 @@ class Switch:
 
     async def write_cdr(self, session: Session) -> None:
         """Write the leg's CDR (REPORTING); a failure is logged, never raised into the call."""
-        if self.store is None:
+        if self.cdr_writer is None:
             return
-        from .cdr import cdr_for
-
         try:
-            await asyncio.to_thread(self.store.write_cdr, cdr_for(session))
+            await self.cdr_writer.write(cdr_for(session))
         except Exception:
             log.exception("[%s] CDR write failed", session.uuid)
 

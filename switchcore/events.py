@@ -47,6 +47,19 @@ CORE_UUID = str(uuidlib.uuid4())
 _sequence = itertools.count(1)
 
 
+_date_cache: tuple[int, str, str] = (0, "", "")
+
+
+def _dates(second: int) -> tuple[str, str]:
+    """Event-Date-Local and Event-Date-GMT, formatted once per second (they change no faster)."""
+    global _date_cache
+    if _date_cache[0] != second:
+        local = datetime.fromtimestamp(second).strftime("%Y-%m-%d %H:%M:%S")
+        gmt = datetime.fromtimestamp(second, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+        _date_cache = (second, local, gmt)
+    return _date_cache[1], _date_cache[2]
+
+
 @dataclass(slots=True)
 class Event:
     """One event: its name, ordered headers and an optional body.
@@ -67,8 +80,7 @@ class Event:
         if name == "CUSTOM" and not subclass:
             raise ValueError("a CUSTOM event needs a subclass")
         now = time.time()
-        local = datetime.fromtimestamp(now)
-        gmt = datetime.fromtimestamp(now, UTC)
+        local_text, gmt_text = _dates(int(now))
         headers = {"Event-Name": name}
         if subclass:
             headers["Event-Subclass"] = subclass
@@ -79,8 +91,8 @@ class Event:
                 "FreeSWITCH-Switchname": HOSTNAME,
                 "FreeSWITCH-IPv4": "127.0.0.1",
                 "FreeSWITCH-IPv6": "::1",
-                "Event-Date-Local": local.strftime("%Y-%m-%d %H:%M:%S"),
-                "Event-Date-GMT": gmt.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+                "Event-Date-Local": local_text,
+                "Event-Date-GMT": gmt_text,
                 "Event-Date-Timestamp": str(int(now * 1_000_000)),
                 "Event-Calling-File": "switchcore",
                 "Event-Calling-Function": name.lower(),
@@ -143,6 +155,16 @@ class EventBus:
     def unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
+
+    def wanted(self, name: str, subclass: str = "") -> bool:
+        """Would anyone receive this event?  Firers skip building events nobody wants."""
+        if self._listeners:
+            return True
+        for sub in self._subs:
+            if "ALL" in sub.names or name in sub.names:
+                if name != "CUSTOM" or not sub.subclasses or subclass in sub.subclasses:
+                    return True
+        return False
 
     def listen(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """A synchronous in-process listener (must be quick); returns a function that removes it."""

@@ -18,7 +18,7 @@ Endpoints, codecs, dialplans and file formats are added with `add_endpoint`,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .core import Switch
     from .session import Session
 
-AppFunc = Callable[["Session", str], Awaitable[None]]
+AppFunc = Callable[["Session", str], Coroutine[Any, Any, None]]
 ApiFunc = Callable[["ApiContext", str], Awaitable[str]]
 LoadHook = Callable[["Switch"], Awaitable[None]]
 
@@ -84,7 +84,7 @@ class Dialplan(Protocol):
 
     name: str
 
-    def hunt(self, session: Session, arg: str) -> list[tuple[str, str]] | None:
+    async def hunt(self, session: Session, arg: str) -> list[tuple[str, str]] | None:
         """The (application, data) list to run, or None when no extension matched."""
         ...
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .causes import HangupCause
 from .dialstring import DialString, DialStringError, Leg, parse
@@ -76,7 +76,7 @@ async def originate(
     originator: Session | None = None,
     timeout: float = 60.0,
     variables: dict[str, str] | None = None,
-    on_early_media: Callable[[Session], Awaitable[None]] | None = None,
+    on_early_media: Callable[[Session], Coroutine[Any, Any, None]] | None = None,
 ) -> OriginateResult:
     try:
         parsed = parse(dialstring)
@@ -177,7 +177,7 @@ async def _ring_group(
     base: dict[str, str],
     originator: Session | None,
     timeout: float,
-    on_early_media: Callable[[Session], Awaitable[None]] | None,
+    on_early_media: Callable[[Session], Coroutine[Any, Any, None]] | None,
     depth: int,
 ) -> OriginateResult:
     legs, cause = await _create_legs(switch, group, base, originator, depth)
@@ -219,7 +219,7 @@ async def _ring_group(
                     early_task = loop.create_task(on_early_media(session))
             if winner is not None or not pending:
                 break
-            await _wait_any(list(pending), originator, 0.05)
+            await _wait_any(list(pending), originator, 0.5)
     finally:
         if early_task is not None:
             early_task.cancel()
@@ -239,10 +239,17 @@ async def _ring_group(
     return OriginateResult(winner, HangupCause.SUCCESS)
 
 
-async def _wait_any(sessions: list[Session], originator: Session | None, poll: float) -> None:
-    """Sleep until something may have changed: a short poll keeps this simple and cheap."""
-    del sessions, originator
-    await asyncio.sleep(poll)
+async def _wait_any(sessions: list[Session], originator: Session | None, timeout: float) -> None:
+    """Sleep until a leg answers, gets early media or hangs up (or the originator hangs up)."""
+    watched = [*sessions, originator] if originator is not None else list(sessions)
+    for session in watched:
+        session.changed.clear()
+    waiters = [asyncio.ensure_future(s.changed.wait()) for s in watched]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def relay_early_media(a: Session, b: Session) -> None:

@@ -112,9 +112,9 @@ class Registry:
     def find_codec(self, name: str, rate: int | None = None, channels: int | None = None) -> CodecSpec | None:
         name = name.upper()
         for spec in self.codecs:
-            if spec.name == name and (rate is None or spec.rate == rate or spec.clock_rate == rate):
-                if channels is None or spec.channels == channels:
-                    return spec
+            rate_ok = rate is None or rate in (spec.rate, spec.clock_rate)
+            if spec.name == name and rate_ok and (channels is None or spec.channels == channels):
+                return spec
         return None
 
 

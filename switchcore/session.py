@@ -105,8 +105,11 @@ class Session:
         self._hungup = asyncio.Event()
         self._answered = asyncio.Event()
         self._progress = asyncio.Event()
+        # Woken on every answer, early media and hangup: what originate waits on instead of polling.
+        self.changed: asyncio.Event = asyncio.Event()
         self._destroyed = asyncio.Event()
         self._interrupt: Instruction | None = None
+        self._pending_apps: tuple[tuple[str, str], ...] = ()  # the app running now and those after it
         self._write_resampler: Callable[[Frame], Frame] | None = None
         self._write_resampler_rate = 0
 
@@ -163,6 +166,7 @@ class Session:
                 return
 
     async def _next_instruction(self) -> Instruction | None:
+        self._pending_apps = ()
         if self._interrupt is not None:
             instruction, self._interrupt = self._interrupt, None
             return instruction
@@ -205,10 +209,13 @@ class Session:
         return None
 
     async def _execute_list(self, apps: Iterable[tuple[str, str]]) -> None:
-        for app, arg in apps:
+        todo = list(apps)
+        for index, (app, arg) in enumerate(todo):
             if self.hungup or self._interrupt is not None:
                 return
+            self._pending_apps = tuple(todo[index:])
             await self.execute(app, arg)
+        self._pending_apps = ()
 
     async def execute(self, app: str, arg: str) -> None:
         """Run one application on this channel (expanding `${}` in its data first)."""
@@ -223,7 +230,7 @@ class Session:
         log.info("[%s] EXECUTE %s %s(%s)", self.uuid, self.name, app, data)
         self.fire("CHANNEL_EXECUTE", **{"Application": app, "Application-Data": data})
         self.switch.registry.acquire(interface.module)
-        task = asyncio.get_running_loop().create_task(interface.func(self, data))
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(interface.func(self, data))
         self._app_task = task
         try:
             await asyncio.wait({task})
@@ -248,9 +255,10 @@ class Session:
     def instruct(self, instruction: Instruction, interrupt: bool = False) -> None:
         """Queue work for a parked or waiting channel (originate, sendmsg); `interrupt` stops what runs now."""
         if interrupt:
-            if isinstance(instruction, RunApps) and self.state is CS.PARK:
-                # As FreeSWITCH's park loop: run what was sent, then stay parked.
-                instruction = RunApps((*instruction.apps, ("park", "")))
+            if isinstance(instruction, RunApps):
+                # As FreeSWITCH's broadcast: run what was sent now, then go on with what was
+                # interrupted (a parked call stays parked, a playing one plays again).
+                instruction = RunApps((*instruction.apps, *self._pending_apps))
             self._interrupt = instruction
             self._cancel_app()
         else:
@@ -295,7 +303,10 @@ class Session:
         self.call_state = new
         self.fire("CHANNEL_CALLSTATE", **{"Original-Channel-Call-State": old.value})
 
-    def fire(self, name: str, subclass: str = "", /, **headers: str) -> Event:
+    def fire(self, name: str, subclass: str = "", /, **headers: str) -> Event | None:
+        """Fire a channel event with the channel's headers (not built at all when nobody listens)."""
+        if not self.switch.events.wanted(name, subclass):
+            return None
         event = Event.create(name, subclass)
         event.headers.update(self.event_headers())
         event.headers.update(headers)
@@ -377,6 +388,7 @@ class Session:
             return
         self.progress_time = time.time()
         self._progress.set()
+        self.changed.set()
         self.set_call_state(CallState.EARLY)
         self.fire("CHANNEL_PROGRESS_MEDIA")
 
@@ -386,6 +398,7 @@ class Session:
             return
         self.answered_time = time.time()
         self._answered.set()
+        self.changed.set()
         self.set_call_state(CallState.ACTIVE)
         self.fire("CHANNEL_ANSWER")
 
@@ -423,6 +436,7 @@ class Session:
         self.variables.setdefault("hangup_cause", cause.name)
         self.variables.setdefault("hangup_cause_q850", str(int(cause)))
         self._hungup.set()
+        self.changed.set()
         log.info("[%s] Hangup %s [%s] [%s]", self.uuid, self.name, self.state.value, cause.name)
         if self.state is not CS.HANGUP:
             self._set_state(CS.HANGUP)

@@ -13,13 +13,7 @@ from switchcore.session import Session
 
 from .declaration import module
 
-CHANNEL_COLUMNS = (
-    "uuid,direction,created,created_epoch,name,state,cid_name,cid_num,ip_addr,dest,application,"
-    "application_data,dialplan,context,read_codec,read_rate,read_bit_rate,write_codec,write_rate,"
-    "write_bit_rate,secure,hostname,presence_id,presence_data,accountcode,callstate,callee_name,"
-    "callee_num,callee_direction,call_uuid,sent_callee_name,sent_callee_num,initial_cid_name,"
-    "initial_cid_num,initial_ip_addr,initial_dest,initial_dialplan,initial_context"
-).split(",")
+CHANNEL_COLUMNS = ["uuid", "direction", "created", "created_epoch", "name", "state", "cid_name", "cid_num", "ip_addr", "dest", "application", "application_data", "dialplan", "context", "read_codec", "read_rate", "read_bit_rate", "write_codec", "write_rate", "write_bit_rate", "secure", "hostname", "presence_id", "presence_data", "accountcode", "callstate", "callee_name", "callee_num", "callee_direction", "call_uuid", "sent_callee_name", "sent_callee_num", "initial_cid_name", "initial_cid_num", "initial_ip_addr", "initial_dest", "initial_dialplan", "initial_context"]
 
 
 def _csv(values: Iterable[str]) -> str:

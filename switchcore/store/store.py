@@ -235,6 +235,12 @@ class Store:
         with self._tx() as conn:
             return self._insert_cdr(conn, values)
 
+    def write_cdrs(self, cdrs: list[CdrRecord]) -> list[bool]:
+        """Store several legs' CDRs in one transaction (what the CDR writer batches under load)."""
+        values = [cdr_values(cdr) for cdr in cdrs]
+        with self._tx() as conn:
+            return [self._insert_cdr(conn, v) for v in values]
+
     def cdrs(
         self, limit: int = 100, uuid: str | None = None, call_uuid: str | None = None
     ) -> list[CdrRecord]:

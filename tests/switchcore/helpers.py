@@ -21,7 +21,9 @@ async def call(switch: Switch, dialstring: str, timeout: float = 5.0) -> Session
     return result.session
 
 
-async def talk(session: Session, freq: float | None, seconds: float, samples: list[np.ndarray] | None = None) -> np.ndarray:
+async def talk(
+    session: Session, freq: float | None, seconds: float, samples: list[np.ndarray] | None = None
+) -> np.ndarray:
     """Send a tone (or silence) for `seconds` while collecting what comes back; returns what was heard."""
     rate = session.rate
     heard: list[np.ndarray] = [] if samples is None else samples

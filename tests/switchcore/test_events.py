@@ -9,8 +9,14 @@ def test_create_fills_standard_headers_in_freeswitch_order():
     event = Event.create("HEARTBEAT", **{"Event-Info": "System Ready"})
     names = list(event.headers)
     assert names[0] == "Event-Name"
-    for header in ("Core-UUID", "FreeSWITCH-Hostname", "Event-Date-Local", "Event-Date-GMT",
-                   "Event-Date-Timestamp", "Event-Sequence"):
+    for header in (
+        "Core-UUID",
+        "FreeSWITCH-Hostname",
+        "Event-Date-Local",
+        "Event-Date-GMT",
+        "Event-Date-Timestamp",
+        "Event-Sequence",
+    ):
         assert header in event.headers
     assert event.get("Event-Info") == "System Ready"
 

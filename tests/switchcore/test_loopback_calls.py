@@ -50,7 +50,9 @@ async def test_exhausted_app_list_hangs_up_normal_clearing(switch):
     log = EventLog(switch)
     a = await call(switch, "loopback/9000")
     assert await a.wait_hangup(3)
-    hangup = await log.wait_for(lambda e: e.name == "CHANNEL_HANGUP" and e.get("Channel-Name") == "loopback/9000-b")
+    hangup = await log.wait_for(
+        lambda e: e.name == "CHANNEL_HANGUP" and e.get("Channel-Name") == "loopback/9000-b"
+    )
     assert hangup.get("Hangup-Cause") == "NORMAL_CLEARING"
     assert hangup.get("variable_test_var") == "hello"
     log.close()
@@ -152,7 +154,9 @@ async def test_failover_moves_on_after_leg_timeout(switch):
     loop = asyncio.get_running_loop()
     start = loop.time()
     a = await call(switch, "loopback/8201", timeout=6)
-    first = await log.wait_for(lambda e: e.name == "CHANNEL_HANGUP" and e.get("Channel-Name") == "loopback/9001-a")
+    first = await log.wait_for(
+        lambda e: e.name == "CHANNEL_HANGUP" and e.get("Channel-Name") == "loopback/9001-a"
+    )
     assert first.get("Hangup-Cause") == "NO_ANSWER"
     heard = await talk(a, 1000, 1.0)
     assert loop.time() - start >= 1.0
@@ -173,7 +177,9 @@ async def test_continue_on_fail_lets_the_dialplan_go_on(switch):
 async def test_without_continue_on_fail_a_failed_bridge_hangs_up_with_its_cause(switch):
     log = EventLog(switch)
     result = await switch.api("originate loopback/8203 &park()")
-    hangup = await log.wait_for(lambda e: e.name == "CHANNEL_HANGUP" and e.get("Channel-Name") == "loopback/8203-b")
+    hangup = await log.wait_for(
+        lambda e: e.name == "CHANNEL_HANGUP" and e.get("Channel-Name") == "loopback/8203-b"
+    )
     assert hangup.get("Hangup-Cause") == "USER_BUSY"
     assert "variable_never_here" not in hangup.headers
     assert result.startswith("-ERR") or result.startswith("+OK")

@@ -87,6 +87,7 @@ class OpusCodecs:
             make_decoder=make_decoder,
             ptimes=PTIMES,
             default_fmtp=_OfferFmtp(self.negotiator, rate, channels),
+            fmtp_negotiator=self.negotiator,
             description=f"Opus {rate // 1000} kHz {layout} (libopus)",
         )
 

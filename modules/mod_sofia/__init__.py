@@ -1,1 +1,11 @@
-"""mod_sofia: the SIP endpoint (RFC 3261)."""
+"""mod_sofia: the SIP endpoint (RFC 3261).
+
+Importing registers the module's parts on its declaration (`declaration.module`):
+the load / shutdown hooks (`lifecycle`) and the `sofia` / `sofia_contact` APIs
+(`commands`).
+"""
+
+from . import commands, lifecycle
+from .declaration import module
+
+__all__ = ["commands", "lifecycle", "module"]

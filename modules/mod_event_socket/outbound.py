@@ -21,6 +21,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from switchcore.eslwire import DISCONNECT_GOODBYE
 from switchcore.session import Session
 from switchcore.states import ChannelState
 
@@ -94,5 +95,7 @@ async def socket_app(session: Session, arg: str) -> None:
             await runner.serve(asyncio.get_running_loop().create_future())
     finally:
         hub.control.detach(session.uuid)
-        if not conn.closed.is_set() and conn.state.linger is None:
-            await conn.close("Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n")
+        # A hung-up call's socket is closed by the connection itself, after its last reply
+        # (and after lingering); one whose call goes on elsewhere (a transfer) is closed here.
+        if not session.hungup and not conn.closed.is_set():
+            await conn.close(DISCONNECT_GOODBYE)

@@ -126,6 +126,8 @@ class Connection:
         self.queue: asyncio.Queue[Outgoing] = asyncio.Queue(settings.max_queue)
         self.closing = False
         self.closed = asyncio.Event()
+        self._idle = asyncio.Event()  # no command is being carried out
+        self._idle.set()
         self._notice_sent = False
 
     # ---- reading commands -------------------------------------------------------------------------
@@ -165,7 +167,11 @@ class Connection:
             try:
                 self.commands.receive_data(data)
                 while not self.closing and (command := self.commands.next_command()) is not None:
-                    await self._dispatch(command)
+                    self._idle.clear()
+                    try:
+                        await self._dispatch(command)
+                    finally:
+                        self._idle.set()
             except EslWireError as exc:
                 log.warning("event socket %s: %s; closing the connection", self.peer, exc)
                 await self._shut(f"-ERR {exc}\n")
@@ -324,6 +330,10 @@ class Connection:
     async def _watch_session(self, session: Session) -> None:
         """When the call hangs up: linger (keep sending its last events), or say goodbye and close."""
         await session.wait_hangup()
+        # A command in progress (a static sendmsg that hung up the call) is answered first,
+        # as FreeSWITCH replies before its next read notices the channel is down.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), 5)
         linger = self.state.linger
         if linger is None:
             await self._drain_queue(1.0)

@@ -49,7 +49,7 @@ async def minimal_switch(tmp_path: Path, routes: dict[str, list[tuple[str, str]]
     clock = MediaClock(20)
     clock.start()
     sw.clock = clock
-    for name in ("mod_commands", "mod_dptools", "mod_loopback"):
+    for name in ("mod_commands", "mod_dptools", "mod_loopback", "mod_tone_stream"):
         mod = sw.loader.import_module(name)
         if mod.on_load is not None:
             await mod.on_load(sw)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(slots=True)
@@ -25,7 +25,7 @@ class CallerProfile:
 
     def fields(self) -> dict[str, str]:
         """The fields a dialplan condition may test, by FreeSWITCH's names."""
-        return asdict(self)
+        return {name: getattr(self, name) for name in _FIELDS}
 
     def event_headers(self, prefix: str = "Caller") -> dict[str, str]:
         """`Caller-Caller-ID-Number` style headers, as FreeSWITCH's switch_caller_profile_event_set_data."""
@@ -46,3 +46,6 @@ class CallerProfile:
             f"{prefix}-Context": self.context,
             f"{prefix}-Channel-Name": self.chan_name,
         }
+
+
+_FIELDS = tuple(f.name for f in fields(CallerProfile))

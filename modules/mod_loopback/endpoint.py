@@ -19,6 +19,18 @@ module = Module("mod_loopback", "Loopback endpoint: two channels joined back to 
 QUEUE_FRAMES = 8  # about 160 ms: a slow reader loses the oldest audio, never grows a queue
 
 
+_SILENCE: dict[int, Frame] = {}
+
+
+def _silence(rate: int) -> Frame:
+    """One shared silent frame per rate (frames are immutable)."""
+    frame = _SILENCE.get(rate)
+    if frame is None:
+        frame = _SILENCE[rate] = Frame.silence(rate)
+        frame.samples.flags.writeable = False
+    return frame
+
+
 class LoopbackDriver:
     """One half of a loopback pair; `read_frame` is paced by the switch's media clock."""
 
@@ -31,7 +43,7 @@ class LoopbackDriver:
         self.inbox: deque[Frame] = deque(maxlen=QUEUE_FRAMES)
         self.other: LoopbackDriver | None = None
         self.session: Session | None = None
-        self._silence = Frame.silence(rate)
+        self._silence = _silence(rate)
 
     async def read_frame(self) -> Frame:
         await self.switch.clock.tick()

@@ -67,7 +67,8 @@ def test_api_response_vectors(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["event_plain_background_job", "event_plain_channel_create", "event_json_custom", "event_xml_heartbeat"]
+    "name",
+    ["event_plain_background_job", "event_plain_channel_create", "event_json_custom", "event_xml_heartbeat"],
 )
 def test_event_vectors_serialise_and_parse_back(name: str) -> None:
     data, meta = vector(name)

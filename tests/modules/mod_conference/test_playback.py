@@ -10,8 +10,8 @@ import pytest
 from modules.mod_conference.playback import Player
 from switchcore.media.analysis import dominant_frequency, frequencies_present, sine
 from switchcore.media.frame import Frame
-from switchcore.media.sources import FrameSource, SourceError, open_source
 from switchcore.media.resample import to_stereo
+from switchcore.media.sources import FrameSource, SourceError, open_source
 from switchcore.media.wavfile import write_wav
 
 

@@ -155,6 +155,8 @@ class Session:
                     return
             else:
                 apps = list(instruction.apps)
+            if self.hungup:
+                return
             if self.state is not CS.EXECUTE:
                 self._set_state(CS.EXECUTE)
             await self._execute_list(apps)
@@ -226,11 +228,14 @@ class Session:
             return
         data = await self.expand(arg)
         self.current_app, self.current_app_data = app, data
+        self.variables["current_application"] = app
+        self.variables["current_application_data"] = data
         self.app_log.append((app, data))
         log.info("[%s] EXECUTE %s %s(%s)", self.uuid, self.name, app, data)
         self.fire("CHANNEL_EXECUTE", **{"Application": app, "Application-Data": data})
         self.switch.registry.acquire(interface.module)
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(interface.func(self, data))
+        outer = self._app_task  # an application may run others inside itself (socket, sendmsg)
         self._app_task = task
         try:
             await asyncio.wait({task})
@@ -239,7 +244,7 @@ class Session:
             task.cancel()
             raise
         finally:
-            self._app_task = None
+            self._app_task = outer
             self.switch.registry.release(interface.module)
         if not task.cancelled():
             exc = task.exception()

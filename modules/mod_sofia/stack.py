@@ -171,6 +171,8 @@ class SipStack:
         self.max_size = max_size
         self.tcp_partial_timeout = tcp_partial_timeout
         self.stats: dict[str, int] = {"received": 0, "sent": 0, "rejected": 0, "dropped": 0}
+        # Called with (data, transport, address) for every message sent: tests, capture tools.
+        self.sent_observers: list[Callable[[bytes, str, Address], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: dict[str, dict[str, asyncio.TimerHandle]] = {}
         self._pending: dict[str, _Pending] = {}
@@ -394,6 +396,8 @@ class SipStack:
             return None
         if self.trace:
             self._trace("send", data_out, "tcp", source.addr)
+        for observer in self.sent_observers:
+            observer(data_out, "tcp", source.addr)
         return data_out
 
     # ---- effects ----------------------------------------------------------------------------------
@@ -475,6 +479,8 @@ class SipStack:
         data = bytes(message)
         if self.trace:
             self._trace("send", data, transport, addr)
+        for observer in self.sent_observers:
+            observer(data, transport, addr)
         try:
             if not sendable(addr[0]):
                 raise TransportError(f"refusing to send to {addr[0]}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import Hangup
@@ -43,12 +44,28 @@ async def bridge(a: Session, b: Session) -> Session | None:
         leg.set_state(ChannelState.EXCHANGE_MEDIA)
     a.fire("CHANNEL_BRIDGE", **{"Bridge-A-Unique-ID": a.uuid, "Bridge-B-Unique-ID": b.uuid})
     loop = asyncio.get_running_loop()
+    sends: set[asyncio.Task[None]] = set()
+
+    def relay_to(other: Session) -> Callable[[str, int], bool]:
+        # DTMF crosses the bridge as it came (RFC 4733 or INFO by the far leg's own dtmf-type).
+        def relay(digit: str, duration_ms: int) -> bool:
+            if other.hungup:
+                return False
+            task = loop.create_task(other.send_dtmf(digit, duration_ms))
+            sends.add(task)
+            task.add_done_callback(sends.discard)
+            return True
+
+        return relay
+
+    a.dtmf_listener, b.dtmf_listener = relay_to(b), relay_to(a)
     pumps = {loop.create_task(_pump(a, b)), loop.create_task(_pump(b, a))}
     ended: Session | None = None
     try:
         await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         ended = a if a.hungup else b if b.hungup else None
     finally:
+        a.dtmf_listener = b.dtmf_listener = None
         for pump in pumps:
             pump.cancel()
         await asyncio.wait(pumps)

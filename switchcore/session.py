@@ -581,15 +581,16 @@ class Session:
 
     def queue_dtmf(self, digit: str, source: str = "RTP", duration_ms: int = 100) -> None:
         """A digit arrived (RFC 4733, SIP INFO, Verto, in-band): queue it for applications and fire DTMF."""
-        self.dtmf.put_nowait(digit)
         self.fire(
             "DTMF", **{"DTMF-Digit": digit, "DTMF-Duration": str(duration_ms * 8), "DTMF-Source": source}
         )
         listener = self.dtmf_listener
-        if listener is not None:
-            listener(digit)
+        if listener is not None and listener(digit, duration_ms):
+            return  # consumed (a bridge passes it to the other leg)
+        self.dtmf.put_nowait(digit)
 
-    dtmf_listener: Callable[[str], None] | None = None
+    # Set by a bridge: gets each digit first; returning True keeps it out of the queue.
+    dtmf_listener: Callable[[str, int], bool] | None = None
 
     def flush_dtmf(self) -> None:
         while not self.dtmf.empty():

@@ -31,7 +31,9 @@ def make_conf(tmp_path: Path, port: int, **verto_params: str) -> Path:
     """A copy of the test tree with the Verto port set (and profile params replaced or added)."""
     conf = tmp_path / "conf"
     shutil.copytree(CONF, conf)
-    (conf / "vars.xml").write_text(f'<include>\n  <X-PRE-PROCESS cmd="set" data="verto_port={port}"/>\n</include>\n')
+    (conf / "vars.xml").write_text(
+        f'<include>\n  <X-PRE-PROCESS cmd="set" data="verto_port={port}"/>\n</include>\n'
+    )
     if verto_params:
         path = conf / "autoload_configs" / "verto.conf.xml"
         text = path.read_text()
@@ -41,7 +43,9 @@ def make_conf(tmp_path: Path, port: int, **verto_params: str) -> Path:
                 start = text.index(marker) + len(marker)
                 text = text[:start] + value + text[text.index('"', start) :]
             else:
-                text = text.replace("</profile>", f'  <param name="{name}" value="{value}"/>\n      </profile>')
+                text = text.replace(
+                    "</profile>", f'  <param name="{name}" value="{value}"/>\n      </profile>'
+                )
         path.write_text(text)
     return conf
 
@@ -66,12 +70,16 @@ async def verto_switch(tmp_path: Path) -> AsyncIterator[tuple[Switch, int]]:
 
 
 @pytest.fixture
-async def connect(verto_switch: tuple[Switch, int]) -> AsyncIterator[Callable[..., Awaitable[VertoTestClient]]]:
+async def connect(
+    verto_switch: tuple[Switch, int],
+) -> AsyncIterator[Callable[..., Awaitable[VertoTestClient]]]:
     """`await connect()` opens a raw client; `await connect(login="1000")` also logs in."""
     _, port = verto_switch
     opened: list[VertoTestClient] = []
 
-    async def open_client(login: str | None = None, password: str = "1234", sessid: str | None = None) -> VertoTestClient:
+    async def open_client(
+        login: str | None = None, password: str = "1234", sessid: str | None = None
+    ) -> VertoTestClient:
         client = await VertoTestClient.open(port, sessid=sessid)
         opened.append(client)
         if login is not None:

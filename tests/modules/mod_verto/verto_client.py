@@ -69,9 +69,13 @@ class VertoTestClient:
 
     async def ack(self, message: Json) -> None:
         with contextlib.suppress(Exception):
-            await self.ws.send(json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": {"method": message["method"]}}))
+            await self.ws.send(
+                json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": {"method": message["method"]}})
+            )
 
-    async def call(self, method: str, params: Json | None = None, timeout: float = 10.0, with_sessid: bool = True) -> Json:
+    async def call(
+        self, method: str, params: Json | None = None, timeout: float = 10.0, with_sessid: bool = True
+    ) -> Json:
         """Send a request and wait for its reply (the whole message: result or error)."""
         ident = next(self._ids)
         body = dict(params or {})
@@ -91,7 +95,9 @@ class VertoTestClient:
     async def login(self, user: str, password: str = "1234", domain: str = "127.0.0.1") -> Json:
         first = await self.call("login", {})
         assert first["error"]["code"] == -32000, first
-        reply = await self.call("login", {"login": f"{user}@{domain}", "passwd": password, "loginParams": {}, "userVariables": {}})
+        reply = await self.call(
+            "login", {"login": f"{user}@{domain}", "passwd": password, "loginParams": {}, "userVariables": {}}
+        )
         assert "result" in reply, reply
         return reply
 
@@ -175,13 +181,17 @@ class ToneTrack(MediaStreamTrack):
 class RtcPeer:
     """A browser's media side: one peer connection sending a tone and recording what it hears."""
 
-    def __init__(self, freq: float | None = 1000.0, codecs: tuple[str, ...] | None = None, keep_seconds: float = 5.0) -> None:
+    def __init__(
+        self, freq: float | None = 1000.0, codecs: tuple[str, ...] | None = None, keep_seconds: float = 5.0
+    ) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.tone = ToneTrack(freq)
         self.transceiver = self.pc.addTransceiver(self.tone, direction="sendrecv")
         if codecs:
             caps = RTCRtpSender.getCapabilities("audio").codecs
-            self.transceiver.setCodecPreferences([c for name in codecs for c in caps if c.mimeType.lower() == f"audio/{name.lower()}"])
+            self.transceiver.setCodecPreferences(
+                [c for name in codecs for c in caps if c.mimeType.lower() == f"audio/{name.lower()}"]
+            )
         self.heard: list[np.ndarray] = []
         self.rate = 48000
         self.frames = 0

@@ -210,7 +210,11 @@ class Authenticator:
         self.directory = directory
         self.challenge_realm = challenge_realm
         self.force_domain = force_domain
-        self.server = DigestServer(secret, nonce_ttl=nonce_ttl, algorithms=algorithms, track_nc=True)
+        # Nonces are stamped to the millisecond, so phones challenged together share one:
+        # replayed nc values are tracked here per (nonce, user, cnonce), not per nonce.
+        self.server = DigestServer(secret, nonce_ttl=nonce_ttl, algorithms=algorithms, track_nc=False)
+        self._nc_seen: dict[tuple[str, str, str], tuple[int, float]] = {}
+        self.max_tracked = 100_000
         self.throttle = throttle or AuthThrottle()
         self.fire = fire
         self.clock = clock
@@ -315,6 +319,8 @@ class Authenticator:
             if result in (AuthResult.OK, AuthResult.STALE, AuthResult.REPLAY):
                 result = AuthResult.BAD_RESPONSE
             same_user = False
+        if result is AuthResult.OK and user is not None:
+            result = self._check_nc(credentials, now)
         if result is AuthResult.STALE:
             return self._challenge(realm, kind, stale=True)
         if result in (AuthResult.BAD_NONCE, AuthResult.UNSUPPORTED):
@@ -330,6 +336,28 @@ class Authenticator:
                 directory_user=user,
             )
         return await self._fail(request, source, realm, credentials.username)
+
+    def _check_nc(self, credentials: Credentials, now: float) -> AuthResult:
+        """RFC 7616 3.4.5: each request with a nonce carries a higher nc (qop only).
+
+        The counter is kept per (nonce, user, cnonce): the cnonce is inside the
+        hashed response, so a replay cannot change it, and two phones that got
+        the same nonce count separately."""
+        if credentials.qop is None:
+            return AuthResult.OK
+        try:
+            nc = int(credentials.nc or "", 16)
+        except ValueError:
+            return AuthResult.BAD_RESPONSE
+        key = (credentials.nonce, credentials.username.lower(), credentials.cnonce or "")
+        seen = self._nc_seen.get(key)
+        if seen is not None and nc <= seen[0]:
+            return AuthResult.REPLAY
+        if len(self._nc_seen) >= self.max_tracked:
+            ttl = self.server.nonce_ttl * 2
+            self._nc_seen = {k: v for k, v in self._nc_seen.items() if now - v[1] <= ttl}
+        self._nc_seen[key] = (nc, now if seen is None else seen[1])
+        return AuthResult.OK
 
     async def _fail(self, request: Request, source: Source, realm: str, username: str) -> AuthOutcome:
         ip, port = source.addr

@@ -35,6 +35,7 @@ import contextlib
 import email.utils
 import ipaddress
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -92,7 +93,7 @@ class Binding:
     registered_at: float = field(default_factory=time.time)
 
     def remaining(self, now: float) -> int:
-        return max(0, int(self.record.expires_at.timestamp() - now))
+        return max(0, math.ceil(self.record.expires_at.timestamp() - now))
 
 
 def _key(user: str, domain: str) -> tuple[str, str]:
@@ -392,7 +393,9 @@ class Registrar:
             bindings[uri] = binding
             self._stage(record)
             events.append(self._event(REGISTER_EVENT, binding, request))
-        if not bindings:
+        if bindings:
+            self._aors[key] = bindings  # _remove() drops an emptied entry on the way
+        else:
             self._aors.pop(key, None)
         return events
 

@@ -187,6 +187,10 @@ async def _ring_group(
     start = loop.time()
     ignore_early = (base.get("ignore_early_media") or "").lower() in ("true", "ring_ready")
     early_task: asyncio.Task[None] | None = None
+    ringback_task: asyncio.Task[None] | None = None
+    ringback = (originator.get_var("ringback") or base.get("ringback") or "") if originator is not None else ""
+    if ringback and originator is not None and not originator.answered:
+        ringback_task = loop.create_task(play_ringback(originator, ringback))
     pending = {s: t for s, t in legs}
     winner: Session | None = None
     last_cause = cause
@@ -216,14 +220,18 @@ async def _ring_group(
                     and originator is not None
                     and on_early_media is not None
                 ):
+                    if ringback_task is not None:  # the far end's own ringing replaces ours
+                        ringback_task.cancel()
                     early_task = loop.create_task(on_early_media(session))
             if winner is not None or not pending:
                 break
-            await _wait_any(list(pending), originator, 0.5)
+            deadlines = [start + t for t in pending.values() if t] + [start + timeout]
+            await _wait_any(list(pending), originator, max(0.01, min(0.5, min(deadlines) - loop.time())))
     finally:
-        if early_task is not None:
-            early_task.cancel()
-            await asyncio.wait({early_task})
+        for task in (early_task, ringback_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.wait({task})
     if winner is None:
         final = last_cause
         if originator is not None and originator.hungup:
@@ -250,6 +258,36 @@ async def _wait_any(sessions: list[Session], originator: Session | None, timeout
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+async def play_ringback(a: Session, spec: str) -> None:
+    """Play `ringback` (a file, or a tone such as `%(2000,4000,440,480)`) to A while B rings."""
+    from .ivr import open_for
+    from .media.sources import SourceError
+
+    if spec.startswith("%("):
+        spec = "tone_stream://" + spec + ";loops=-1"
+    try:
+        await a.pre_answer()
+        source = open_for(a, spec)
+    except SourceError as exc:
+        log.error("[%s] ringback %s: %s", a.uuid, spec, exc)
+        return
+    except Hangup:
+        return
+    try:
+        while True:
+            frame = source.read_frame()
+            if frame is None:  # a file rings again from the start
+                source.close()
+                source = open_for(a, spec)
+                continue
+            await a.read_frame()
+            await a.write_frame(frame)
+    except (Hangup, SourceError):
+        return
+    finally:
+        source.close()
 
 
 async def relay_early_media(a: Session, b: Session) -> None:

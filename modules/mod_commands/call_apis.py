@@ -6,10 +6,12 @@ import asyncio
 import logging
 import re
 
+from switchcore import ivr
 from switchcore.bridge import bridge
 from switchcore.causes import HangupCause
 from switchcore.core import split_args
 from switchcore.errors import UsageError
+from switchcore.media.wavfile import WavError
 from switchcore.module import ApiContext
 from switchcore.originate import originate
 from switchcore.session import Route, RunApps, Session
@@ -191,4 +193,23 @@ async def uuid_send_dtmf(ctx: ApiContext, args: str) -> str:
         return "-ERR No such channel!\n"
     digits = parts[1].split("@")[0]
     await session.send_dtmf(digits)
+    return "+OK Success\n"
+
+
+@module.api("uuid_record", "Record a channel (both directions)", "<uuid> [start|stop] <path> [<limit s>]")
+async def uuid_record(ctx: ApiContext, args: str) -> str:
+    parts = args.split()
+    if len(parts) < 3 or parts[1] not in ("start", "stop"):
+        raise UsageError("<uuid> [start|stop] <path> [<limit s>]")
+    session = _session(ctx, parts[0])
+    if session is None:
+        return "-ERR No such channel!\n"
+    if parts[1] == "stop":
+        stopped = ivr.stop_record_session(session, parts[2])
+        return "+OK Success\n" if stopped else f"-ERR not recording {parts[2]}\n"
+    limit = float(parts[3]) if len(parts) > 3 and parts[3].replace(".", "", 1).isdigit() else 0.0
+    try:
+        ivr.start_record_session(session, parts[2], limit)
+    except (OSError, ValueError, WavError) as exc:
+        return f"-ERR cannot record {parts[2]}: {exc}\n"
     return "+OK Success\n"

@@ -207,3 +207,26 @@ async def test_shutdown_hangs_up_calls_with_system_shutdown_and_writes_cdrs(swit
     a = await call(switch, "loopback/9999")
     await switch.stop()
     assert a.cause is HangupCause.SYSTEM_SHUTDOWN
+
+
+async def test_ringback_is_played_to_the_caller_while_the_far_end_rings(switch):
+    from switchcore.module import OutgoingRequest
+
+    a = await switch.registry.endpoints["loopback"].outgoing(OutgoingRequest("8300", {}))
+    heard = await talk(a, None, 1.5)
+    assert a.early and not a.answered
+    assert tone_present(heard[len(heard) // 3 :], a.rate, 425)
+    a.hangup()
+
+
+async def test_uuid_record_records_both_directions(switch, tmp_path: Path):
+    path = tmp_path / "uuid_rec.wav"
+    a = await call(switch, "loopback/9196")
+    b = switch.sessions[a.variables["other_loopback_leg_uuid"]]
+    assert await switch.api(f"uuid_record {b.uuid} start {path}") == "+OK Success\n"
+    await talk(a, 1000, 1.0)
+    assert await switch.api(f"uuid_record {b.uuid} stop {path}") == "+OK Success\n"
+    a.hangup()
+    samples, info = read_wav(path)
+    assert info.channels == 1 and tone_present(samples[len(samples) // 3 :], info.rate, 1000)
+    assert (await switch.api("uuid_record nope start /tmp/x.wav")).startswith("-ERR No such channel")

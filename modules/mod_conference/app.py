@@ -161,10 +161,9 @@ async def _ask_pin(session: Session, room: Room, pin: str, mpin: str) -> bool | 
     for _ in range(room.profile.pin_retries):
         await _local_play(session, room, prompt, stop_on_digit=True)
         got = await ivr.collect_digits(session, 1, longest, PIN_TIMEOUT_MS, "#")
-        if mpin and got.digits == mpin:
-            return True
-        if pin and got.digits == pin:
-            return False
+        if (mpin and got.digits == mpin) or (pin and got.digits == pin):
+            session.flush_dtmf()  # a "#" typed after a full PIN is not a hangup control
+            return bool(mpin) and got.digits == mpin
         await _local_play(session, room, bad)
         session.flush_dtmf()
     log.info("[%s] conference %s: wrong PIN", session.uuid, room.name)

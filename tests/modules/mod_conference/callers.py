@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -14,6 +15,8 @@ from switchcore.events import Event
 from switchcore.media.frame import Frame
 from switchcore.originate import originate
 from switchcore.session import Session
+
+ROOT_SOUNDS = Path(__file__).resolve().parents[3] / "sounds"
 
 
 async def dial(switch: Switch, dest: str, **variables: str) -> Session:
@@ -92,16 +95,24 @@ async def wait_until(predicate: Callable[[], object], timeout: float = 5.0, what
         await asyncio.sleep(0.02)
 
 
+def count(switch: Switch, name: str) -> int:
+    """Members of a room (0 when there is no such room)."""
+    found = manager_for(switch).find(name)
+    return found.count if found is not None else 0
+
+
 def room(switch: Switch, name: str) -> Room:
     found = manager_for(switch).find(name)
     assert found is not None, f"no room {name}"
     return found
 
 
-async def join(switch: Switch, dest: str, name: str, count: int, freq: float | None = None, **variables: str) -> Caller:
-    """Dial into a room and wait until it has `count` members."""
+async def join(
+    switch: Switch, dest: str, name: str, size: int, freq: float | None = None, **variables: str
+) -> Caller:
+    """Dial into a room and wait until it has `size` members."""
     caller = Caller(await dial(switch, dest, **variables), freq).start()
-    await wait_until(lambda: (r := manager_for(switch).find(name)) is not None and r.count >= count, what=f"{name} has {count}")
+    await wait_until(lambda: count(switch, name) >= size, what=f"{name} has {size}")
     return caller
 
 

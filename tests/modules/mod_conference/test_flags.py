@@ -19,7 +19,10 @@ from modules.mod_conference.flags import CONFERENCE_FLAGS, MEMBER_FLAGS, JoinSpe
             "3000@cdquality+1234+flags{mute|deaf|moderator}",
             JoinSpec("3000", "cdquality", "1234", frozenset({"mute", "deaf", "moderator"})),
         ),
-        ("3000+flags{endconf|mintwo|nomoh}", JoinSpec("3000", "default", "", frozenset({"endconf", "mintwo", "nomoh"}))),
+        (
+            "3000+flags{endconf|mintwo|nomoh}",
+            JoinSpec("3000", "default", "", frozenset({"endconf", "mintwo", "nomoh"})),
+        ),
         ("  sales@default ", JoinSpec("sales", "default")),
         ("bridge:b1:loopback/9999", JoinSpec("b1", bridge_to="loopback/9999")),
     ],

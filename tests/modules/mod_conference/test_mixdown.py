@@ -20,7 +20,9 @@ from switchcore.media.mixer import mix
 TONES = (350.0, 620.0, 940.0, 1330.0, 1780.0)
 
 
-def board_with(n: int, rate: int = 8000, energy_level: int = 0, noise: int = 0) -> tuple[MixBoard, np.ndarray]:
+def board_with(
+    n: int, rate: int = 8000, energy_level: int = 0, noise: int = 0
+) -> tuple[MixBoard, np.ndarray]:
     board = MixBoard(rate, 20, noise)
     slots = np.array([board.allocate(energy_level) for _ in range(n)], dtype=np.intp)
     return board, slots
@@ -33,7 +35,9 @@ def tone_frames(rate: int, count: int, frames: int = 10, amplitude: float = 6000
     return [[s[k * size : (k + 1) * size] for s in signals] for k in range(frames)]
 
 
-def run(board: MixBoard, slots: np.ndarray, ticks: list[list[np.ndarray | None]], **kwargs: object) -> list[np.ndarray]:
+def run(
+    board: MixBoard, slots: np.ndarray, ticks: list[list[np.ndarray | None]], **kwargs: object
+) -> list[np.ndarray]:
     """Every member's output over all ticks, concatenated."""
     outs: list[list[np.ndarray]] = [[] for _ in slots]
     for frames in ticks:

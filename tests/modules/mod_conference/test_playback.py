@@ -121,7 +121,9 @@ def test_frames_of_another_rate_channels_or_length_are_conformed() -> None:
 
 
 @pytest.mark.parametrize(("rate", "channels"), [(44100, 2), (22050, 1), (48000, 2), (8000, 2)])
-def test_wav_files_of_any_rate_and_channels_play_at_the_room_rate(tmp_path: Path, rate: int, channels: int) -> None:
+def test_wav_files_of_any_rate_and_channels_play_at_the_room_rate(
+    tmp_path: Path, rate: int, channels: int
+) -> None:
     tone = sine(600, 1000, rate, 6000)
     path = tmp_path / f"tone-{rate}-{channels}.wav"
     write_wav(path, to_stereo(tone) if channels == 2 else tone, rate, channels)

@@ -48,7 +48,11 @@ def test_params_parse_with_freeswitchs_names() -> None:
     assert p.conference_flags == frozenset({"wait-mod"})
     assert (p.caller_controls, p.moderator_controls) == ("callers", "mods")
     assert (p.pin, p.moderator_pin, p.pin_retries, p.max_members) == ("1234", "9999", 5, 10)
-    assert (p.sound_prefix, p.auto_record, p.endconf_grace_time) == ("/snd", "/rec/${conference_name}.wav", 30)
+    assert (p.sound_prefix, p.auto_record, p.endconf_grace_time) == (
+        "/snd",
+        "/rec/${conference_name}.wav",
+        30,
+    )
     assert p.suppress_events == frozenset({"start-talking", "stop-talking"})
     assert (p.caller_id_name, p.caller_id_number) == ("Conf", "3000")
     assert p.sound("enter-sound") == "tone_stream://%(200,0,500)"
@@ -57,7 +61,9 @@ def test_params_parse_with_freeswitchs_names() -> None:
 
 
 def test_bad_values_keep_the_defaults() -> None:
-    p = profile(param("rate", "11025") + param("energy-level", "loud") + param("pin-retries", "0") + param("x", "y"))
+    p = profile(
+        param("rate", "11025") + param("energy-level", "loud") + param("pin-retries", "0") + param("x", "y")
+    )
     assert (p.rate, p.energy_level, p.pin_retries) == (8000, 100, 3)
 
 

@@ -336,6 +336,10 @@ class Gateway:
     # ---- life cycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
+        if not self.settings.register and self.state is GatewayState.UNREGED:
+            self.machine.fire("noreg")
+            if self.settings.ping <= 0:
+                self.status = "UP"
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._run(), name=f"sofia-gateway-{self.name}")
         if self.settings.ping > 0:
@@ -370,10 +374,6 @@ class Gateway:
     # ---- the registration loop ------------------------------------------------------------------
 
     async def _run(self) -> None:
-        if not self.settings.register:
-            self.machine.fire("noreg")
-            if self.settings.ping <= 0:
-                self.status = "UP"
         while True:
             try:
                 await self._step()
@@ -501,7 +501,16 @@ class Gateway:
         dest = await self._destination()
         self.address = dest
         response = await stack.request(request, dest, self.settings.transport)
-        for _ in range(2):
+        for _ in range(3):
+            if response.status == 423 and expires > 0:
+                # RFC 3261 10.2.8: ask again for at least the registrar's Min-Expires.
+                minimum = (response.get("Min-Expires") or "").strip()
+                if not minimum.isdigit() or int(minimum) <= expires:
+                    break
+                expires = int(minimum)
+                request = self._build("REGISTER", self.register_proxy, [("Expires", str(expires))])
+                response = await stack.request(request, dest, self.settings.transport)
+                continue
             if response.status not in (401, 407):
                 break
             challenge = pick_challenge(response)

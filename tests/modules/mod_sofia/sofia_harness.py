@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 from modules.mod_sofia.digest import answer, pick_challenge
 from modules.mod_sofia.message import Response, StreamFramer, new_branch, new_call_id, new_tag, parse_message
+from switchcore.core import Switch
 from switchcore.directory import User
 from tests.peers.ports import PortAllocator
 
@@ -276,3 +277,19 @@ def gateway_xml(name: str, proxy: str, username: str, password: str, **params: s
     items = {"username": username, "password": password, "proxy": proxy, "retry-seconds": "2", **params}
     body = "".join(f'    <param name="{k}" value="{v}"/>\n' for k, v in items.items())
     return f'  <gateway name="{name}">\n{body}  </gateway>'
+
+
+ROOT = HERE.parents[2]
+
+
+@contextlib.asynccontextmanager
+async def booted_switch(tmp_path: Path, **conf: object) -> AsyncIterator[tuple[Switch, int, int]]:
+    """The real switch on a copy of `conf/` with fresh ports: (switch, internal port, external port)."""
+    internal, external = PORTS.sip(), PORTS.sip()
+    conf_dir = make_conf(tmp_path, internal, external, **conf)  # type: ignore[arg-type]
+    switch = Switch(conf_dir=conf_dir, data_dir=tmp_path / "data", sounds_dir=ROOT / "sounds")
+    await switch.start()
+    try:
+        yield switch, internal, external
+    finally:
+        await switch.stop()

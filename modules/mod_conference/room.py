@@ -244,10 +244,10 @@ class Room:
         self._reindex([m for m in self.members if m is not member])
         self.board.release(member.slot)
         member.close()
-        fire_member(member, "del-member")
-        self.live.remove(member)
         if self.floor_holder is member:
             self.set_floor(next((m for m in self.members if not m.ghost), None))
+        fire_member(member, "del-member")
+        self.live.remove(member)
         if member.endconf:
             self.endconf_count -= 1
             if self.endconf_count <= 0:

@@ -126,6 +126,39 @@ async def bench_bridged(switch: Switch, counts: list[int], seconds: float) -> li
     return rows
 
 
+def bench_transcode(rounds: int) -> tuple[float, float]:
+    """µs per 20 ms tick for one bridged call's two directions: PCMU <-> L16/48k with resampling,
+    and pass-through (the payload is forwarded as received)."""
+    import numpy as np
+
+    from switchcore.media.builtin_codecs import builtin_codecs
+    from switchcore.media.convert import FrameConverter
+    from switchcore.media.frame import Frame
+
+    specs = {f"{c.name}/{c.rate}": c for c in builtin_codecs()}
+    pcmu, l16 = specs["PCMU/8000"], specs["L16/48000"]
+    enc_u, dec_u = pcmu.make_encoder({}), pcmu.make_decoder({})
+    enc_l, dec_l = l16.make_encoder({}), l16.make_decoder({})
+    up, down = FrameConverter(8000, 1, 48000), FrameConverter(48000, 1, 8000)
+    tone8 = (8000 * np.sin(np.arange(160) * 2 * np.pi / 8)).astype(np.int16)
+    tone48 = (8000 * np.sin(np.arange(960) * 2 * np.pi / 48)).astype(np.int16)
+    payload_u, payload_l = enc_u.encode(tone8), enc_l.encode(tone48)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        a = up(Frame(dec_u.decode(payload_u), 8000))
+        enc_l.encode(a.samples)
+        b = down(Frame(dec_l.decode(payload_l), 48000))
+        enc_u.encode(b.samples)
+    transcode = (time.perf_counter() - start) / rounds * 1e6
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for payload in (payload_u, payload_u):
+            frame = Frame(tone8, 8000)
+            _ = payload if frame.encoded is None else frame.encoded.payload
+    passthrough = (time.perf_counter() - start) / rounds * 1e6
+    return transcode, passthrough
+
+
 async def main(quick: bool) -> None:
     logging.basicConfig(level=logging.ERROR)
     print(f"switchcore core benchmark — Python {platform.python_version()} on {platform.machine()}, "
@@ -135,6 +168,9 @@ async def main(quick: bool) -> None:
         ours, naive = await bench_hunts(conf, 1.0 if quick else 3.0)
         print(f"dialplan hunts/s (1,000 extensions): {ours:,.0f}   reference naive regex loop: {naive:,.0f}  "
               f"(aim >= 20,000)")
+        transcode, passthrough = bench_transcode(2000 if quick else 10000)
+        print(f"per bridged call per 20 ms tick: PCMU<->L16/48k transcoding {transcode:.1f} us "
+              f"({20000 / transcode:,.0f} calls/core by codec work alone), pass-through {passthrough:.1f} us")
         switch = Switch(conf_dir=conf, data_dir=Path(tmp) / "data", sounds_dir=ROOT / "sounds")
         await switch.start()
         try:

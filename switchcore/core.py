@@ -25,6 +25,7 @@ from . import __version__
 from .causes import HangupCause
 from .cdr import cdr_for
 from .cdr_writer import CdrWriter
+from .channel_mirror import ChannelMirror
 from .errors import ConfigError, ModuleError, UsageError
 from .events import Event, EventBus
 from .media.builtin_codecs import builtin_codecs
@@ -81,6 +82,7 @@ class Switch:
         self.config: ConfigHolder | None = None  # set by start()
         self.store: Store | None = None
         self.cdr_writer: CdrWriter | None = None
+        self.channel_mirror: ChannelMirror | None = None
         self.clock: MediaClock = MediaClock(20)
         self.stopping = asyncio.Event()
         self.settings: dict[str, str] = {}
@@ -122,6 +124,8 @@ class Switch:
         await asyncio.to_thread(self.store.clear_node, self.node)
         self.cdr_writer = CdrWriter(self.store)
         self.cdr_writer.start()
+        self.channel_mirror = ChannelMirror(self.store, self.node)
+        self.channel_mirror.start()
         self.clock.start()
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
         for name in modules if modules is not None else self._module_list():
@@ -187,6 +191,8 @@ class Switch:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         self.clock.stop()
+        if self.channel_mirror is not None:
+            await self.channel_mirror.stop()
         if self.cdr_writer is not None:
             await self.cdr_writer.stop()
         if self.store is not None:

@@ -292,6 +292,12 @@ class Session:
             return
         check_channel_transition(old, new)
         self.state = new
+        mirror = self.switch.channel_mirror
+        if mirror is not None:
+            if new is CS.DESTROY:
+                mirror.gone(self)
+            else:
+                mirror.changed(self)
         log.debug("[%s] %s -> %s", self.uuid, old.value, new.value)
         self.fire("CHANNEL_STATE")
 

@@ -325,6 +325,14 @@ class Store:
         with self._tx() as conn:
             return bool(conn.execute(delete(LIVE_CHANNELS).where(LIVE_CHANNELS.c.uuid == uuid)).rowcount)
 
+    def sync_channels(self, upserts: list[ChannelRecord], deletes: list[str]) -> None:
+        """Apply many channel changes in one transaction (the core mirrors live channels in batches)."""
+        with self._tx() as conn:
+            for channel in upserts:
+                self._upsert_channel(conn, channel_values(channel))
+            if deletes:
+                conn.execute(delete(LIVE_CHANNELS).where(LIVE_CHANNELS.c.uuid.in_(deletes)))
+
     def channels(self, node: str | None = None) -> list[ChannelRecord]:
         """Live channels, oldest first; only this node's when `node` is given."""
         c = LIVE_CHANNELS.c

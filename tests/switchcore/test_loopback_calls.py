@@ -230,3 +230,16 @@ async def test_uuid_record_records_both_directions(switch, tmp_path: Path):
     samples, info = read_wav(path)
     assert info.channels == 1 and tone_present(samples[len(samples) // 3 :], info.rate, 1000)
     assert (await switch.api("uuid_record nope start /tmp/x.wav")).startswith("-ERR No such channel")
+
+
+async def test_live_channels_are_mirrored_into_the_store_and_removed_when_gone(switch):
+    a = await call(switch, "loopback/9999")
+    await switch.channel_mirror.flush()
+    rows = switch.store.channels(node=switch.node)
+    assert {r.uuid for r in rows} == set(switch.sessions)
+    assert any(r.application == "park" for r in rows)
+    a.hangup()
+    await a.wait_destroyed(3)
+    await asyncio.sleep(0.2)
+    await switch.channel_mirror.flush()
+    assert switch.store.channels(node=switch.node) == []

@@ -113,6 +113,15 @@ def cause_of(params: Json) -> HangupCause:
     return HangupCause.NORMAL_CLEARING
 
 
+def blind_transfer(session: Session, partner: Session, words: list[str]) -> None:
+    """Send the partner to `<dest> [<dialplan> [<context>]]` and leave (mod_verto.c verto__modify_func:
+    switch_ivr_session_transfer on the partner; here as mod_sofia's REFER: we hang up BLIND_TRANSFER)."""
+    dialplan = words[1] if len(words) > 1 else "XML"
+    context = words[2] if len(words) > 2 else session.profile.context
+    partner.transfer(words[0], dialplan, context)
+    session.hangup(HangupCause.BLIND_TRANSFER)
+
+
 class VertoCall:
     """One Verto leg; the `CallSignals` of its driver."""
 
@@ -398,13 +407,12 @@ class VertoCalls:
         context = uservars.get("user_context") or params.get("verto-context") or settings.context
         dialplan = params.get("verto-dialplan") or settings.dialplan
         destination = _text(dialog.get("destination_number"), "service", 128)
-        # The directory's caller id wins over what the browser claims (as for SIP users).
+        # The directory's caller id wins over what the browser claims (as for SIP users); the
+        # browser may pick its display name, never its number (FreeSWITCH trusts both).
         cid_name = uservars.get("effective_caller_id_name") or _text(
             dialog.get("caller_id_name"), login.user_id
         )
-        cid_num = uservars.get("effective_caller_id_number") or _text(
-            dialog.get("caller_id_number"), login.user_id
-        )
+        cid_num = uservars.get("effective_caller_id_number") or login.user_id
         profile = CallerProfile(
             username=login.user_id,
             dialplan=dialplan,
@@ -627,10 +635,7 @@ class VertoCalls:
             partner = session.partner
             if partner is None:
                 raise RpcError(Code.SESSION_ERROR, "call is not bridged", callID=call_id)
-            parts = destination.split()
-            partner.transfer(
-                parts[0], parts[1] if len(parts) > 1 else "XML", parts[2] if len(parts) > 2 else ""
-            )
+            blind_transfer(session, partner, destination.split())
             result["message"] = "CALL TRANSFERRED"
             return result
         if action in ("hold", "unhold", "toggleHold"):

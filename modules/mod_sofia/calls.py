@@ -104,6 +104,7 @@ class SipCall:
         self.cancel_requested = False
         self.bye_received = False
         self.sdp_version = 1
+        self.refer_done: asyncio.Event | None = None  # set once a REFER's last NOTIFY is answered
         self._uac_task: asyncio.Task[None] | None = None
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -117,9 +118,13 @@ class SipCall:
         return self.invite.call_id if self.invite is not None else ""
 
     def policy(self) -> MediaPolicy:
-        prefs = self.handler.param("codec-prefs", "") or self.switch.global_vars.get("global_codec_prefs", "PCMU,PCMA")
+        prefs = self.handler.param("codec-prefs", "") or self.switch.global_vars.get(
+            "global_codec_prefs", "PCMU,PCMA"
+        )
         if self.session is not None:
-            prefs = self.session.get_var("absolute_codec_string") or self.session.get_var("codec_string") or prefs
+            prefs = (
+                self.session.get_var("absolute_codec_string") or self.session.get_var("codec_string") or prefs
+            )
         dtmf_type = self.handler.param("dtmf-type", "rfc2833")
         negotiation = self.handler.param("inbound-codec-negotiation", "generous")
         return MediaPolicy.from_prefs(
@@ -133,7 +138,10 @@ class SipCall:
     def local_media(self) -> LocalMedia:
         self.sdp_version += 1
         return LocalMedia(
-            self.handler.rtp_ip, self.rtp_port, session_id=str(int(time.time())), session_version=self.sdp_version
+            self.handler.rtp_ip,
+            self.rtp_port,
+            session_id=str(int(time.time())),
+            session_version=self.sdp_version,
         )
 
     def via(self) -> str:
@@ -147,7 +155,11 @@ class SipCall:
         """Bind the RTP stream for the negotiated codec (or follow a change of address/direction)."""
         self.negotiated = negotiated
         media = self.driver.media
-        if media is not None and media.spec.key == negotiated.codec.key and media.negotiated.pt == negotiated.pt:
+        if (
+            media is not None
+            and media.spec.key == negotiated.codec.key
+            and media.negotiated.pt == negotiated.pt
+        ):
             media.update(negotiated)
             return
         timeout = float(self.handler.param("rtp-timeout-sec", "0") or 0) or None
@@ -168,7 +180,9 @@ class SipCall:
 
     def _on_media_timeout(self) -> None:
         if self.session is not None and not self.session.hungup and not self.driver.held:
-            log.warning("[%s] no RTP for %s s: hanging up", self.uuid, self.handler.param("rtp-timeout-sec", ""))
+            log.warning(
+                "[%s] no RTP for %s s: hanging up", self.uuid, self.handler.param("rtp-timeout-sec", "")
+            )
             self.session.hangup(HangupCause.MEDIA_TIMEOUT)
 
     def open_hold_music(self, rate: int) -> FrameSource:
@@ -262,7 +276,12 @@ class SipCall:
             await self.incoming.respond(180, "Ringing", self._contact_headers(), to_tag=self.local_tag)
             return
         await self.incoming.respond(
-            183, "Session Progress", self._contact_headers(), bytes(self.local_sdp), SDP, to_tag=self.local_tag
+            183,
+            "Session Progress",
+            self._contact_headers(),
+            bytes(self.local_sdp),
+            SDP,
+            to_tag=self.local_tag,
         )
 
     async def answer(self) -> None:
@@ -383,7 +402,13 @@ class SipCall:
             self.session.queue_dtmf(digit.upper() if digit.isalpha() else digit, "INFO", duration)
 
     async def on_refer(self, incoming: Incoming) -> None:
-        """Blind transfer (RFC 3515): the partner goes to the Refer-To target; we leave with BLIND_TRANSFER."""
+        """Blind transfer (RFC 3515): the partner goes to the Refer-To target; we leave with BLIND_TRANSFER.
+
+        The partner is routed in this leg's context (an outbound leg has its
+        originator's), so a transfer reaches no further than the caller could.
+        The transferor hears `NOTIFY` 100 then 200 (RFC 3515 2.4.4, sipfrag)
+        before our BYE, which waits for the last NOTIFY.
+        """
         req = incoming.request
         refer_to = req.get("Refer-To") or req.get("r") or ""
         try:
@@ -391,20 +416,32 @@ class SipCall:
         except Exception:
             await incoming.respond(400, "Bad Refer-To")
             return
-        await incoming.respond(202, "Accepted")
-        await self._notify_sipfrag("SIP/2.0 100 Trying")
-        session = self.session
-        if session is None:
-            return
-        other = session.partner
-        mover = other if other is not None else session
         destination = target.user or ""
-        log.info("[%s] blind transfer of %s to %s", self.uuid, mover.uuid, destination)
-        session.variables["sip_refer_to"] = refer_to
-        mover.transfer(destination, "XML", session.profile.context)
-        await self._notify_sipfrag("SIP/2.0 200 OK", terminated=True)
-        if other is not None:
-            session.hangup(HangupCause.BLIND_TRANSFER)
+        session = self.session
+        if not destination or session is None or session.hungup:
+            await incoming.respond(400 if not destination else 481, "Bad Refer-To" if not destination else "")
+            return
+        await incoming.respond(202, "Accepted")
+        self.refer_done = asyncio.Event()
+        try:
+            await self._notify_sipfrag("SIP/2.0 100 Trying")
+            if session.hungup:
+                await self._notify_sipfrag("SIP/2.0 487 Request Terminated", terminated=True)
+                return
+            other = session.partner
+            mover = other if other is not None else session
+            log.info("[%s] blind transfer of %s to %s", self.uuid, mover.uuid, destination)
+            session.variables["sip_refer_to"] = refer_to
+            mover.variables["sip_refered_by"] = req.get("Referred-By") or str(req.from_addr)
+            # Both at once, before anything awaits: the partner's bridge is cancelled by the
+            # transfer, so it must find this leg already down with its own cause.
+            mover.transfer(destination, "XML", session.profile.context)
+            if other is not None:
+                session.variables["sip_hangup_disposition"] = "recv_refer"
+                session.hangup(HangupCause.BLIND_TRANSFER)
+            await self._notify_sipfrag("SIP/2.0 200 OK", terminated=True)
+        finally:
+            self.refer_done.set()
 
     async def _notify_sipfrag(self, frag: str, terminated: bool = False) -> None:
         if self.dialog is None or self.dialog.terminated:
@@ -428,11 +465,15 @@ class SipCall:
         """Create the session of an outbound leg and send the INVITE in the background."""
         self.peer, self.transport = target.addr, target.transport
         self.rtp_port = self.handler.ports.allocate()
-        cid_name = variables.get("origination_caller_id_name") or variables.get("effective_caller_id_name") or (
-            originator.profile.caller_id_name if originator is not None else "switchcore"
+        cid_name = (
+            variables.get("origination_caller_id_name")
+            or variables.get("effective_caller_id_name")
+            or (originator.profile.caller_id_name if originator is not None else "switchcore")
         )
-        cid_num = variables.get("origination_caller_id_number") or variables.get("effective_caller_id_number") or (
-            originator.profile.caller_id_number if originator is not None else "0000000000"
+        cid_num = (
+            variables.get("origination_caller_id_number")
+            or variables.get("effective_caller_id_number")
+            or (originator.profile.caller_id_number if originator is not None else "0000000000")
         )
         dest = target.uri.user or ""
         profile = CallerProfile(
@@ -440,7 +481,10 @@ class SipCall:
             caller_id_number=cid_num,
             destination_number=dest,
             callee_id_number=dest,
-            context=self.handler.param("context", "public"),
+            # A leg we dial belongs to its caller's context (what a REFER on it may reach).
+            context=originator.profile.context
+            if originator is not None
+            else self.handler.param("context", "public"),
             network_addr=target.addr[0],
             source="mod_sofia",
         )
@@ -461,11 +505,17 @@ class SipCall:
         session.variables["sip_profile_name"] = self.handler.profile_name
         self.offer = build_offer(self.local_media(), self.policy(), self.switch.registry.codecs)
         self.local_sdp = self.offer.sdp
-        domain = variables.get("sip_invite_domain") or variables.get("domain_name") or self.handler.stack.local[0]
+        domain = (
+            variables.get("sip_invite_domain") or variables.get("domain_name") or self.handler.stack.local[0]
+        )
         from_addr = NameAddr.parse(f'"{cid_name}" <sip:{cid_num}@{domain}>').with_tag(self.local_tag)
         to_uri = target.uri.without_param("fs_path")
-        headers = [("Allow", ALLOW), ("Supported", "timer, path, replaces"), ("User-Agent", self.handler.user_agent)]
-        headers += [(k[len("sip_h_"):], v) for k, v in variables.items() if k.startswith("sip_h_")]
+        headers = [
+            ("Allow", ALLOW),
+            ("Supported", "timer, path, replaces"),
+            ("User-Agent", self.handler.user_agent),
+        ]
+        headers += [(k[len("sip_h_") :], v) for k, v in variables.items() if k.startswith("sip_h_")]
         self.invite = make_request(
             "INVITE",
             to_uri,
@@ -603,6 +653,11 @@ class SipCall:
     async def _send_bye(self, cause: HangupCause) -> None:
         if self.dialog is None or self.dialog.terminated:
             return
+        if self.refer_done is not None and not self.refer_done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.refer_done.wait(), 5)
+            if self.dialog.terminated:
+                return
         bye = self.dialog.create_request("BYE", self.via(), headers=[_reason_header(cause)])
         self.dialog.terminate()
         if self.session is not None:
@@ -646,7 +701,11 @@ def target_of(dest: str, default_transport: str = "udp") -> Target:
     path = uri.param("fs_path")
     if path:
         try:
-            path_uri = NameAddr.parse(path).uri if path.startswith("<") else URI.parse(path.replace("%3C", "").replace("%3E", ""))
+            path_uri = (
+                NameAddr.parse(path).uri
+                if path.startswith("<")
+                else URI.parse(path.replace("%3C", "").replace("%3E", ""))
+            )
             host, port = path_uri.host, path_uri.port or 5060
         except Exception:
             log.warning("ignoring unparsable fs_path %r", path)

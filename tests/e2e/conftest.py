@@ -45,6 +45,15 @@ def start_switch(tmp_path: Path) -> Iterator[Callable[..., SwitchProcess]]:
     yield start
     for proc in started:
         proc.stop()
+    # Nothing a test does may leave a traceback in the switch's log (mod_sofia "Bad input and abuse").
+    for proc in started:
+        tracebacks = [i for i, line in enumerate(proc.lines) if line.startswith("Traceback")]
+        if tracebacks:
+            first = tracebacks[0]
+            context = "\n".join(proc.lines[max(0, first - 5) : first + 30])
+            pytest.fail(
+                f"{len(tracebacks)} traceback(s) in the switch log; the first:\n{context}", pytrace=False
+            )
 
 
 @pytest.fixture

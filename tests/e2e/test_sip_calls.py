@@ -26,14 +26,16 @@ def test_phone_registers_calls_9196_and_hears_its_own_tone(switch_proc, make_pho
     phone.tone(1000, 30)
     rec = tmp_path / "echo.wav"
     phone.record(rec)
-    phone.call_and_wait_confirmed(f"sip:9196@127.0.0.1:15800")
+    phone.call_and_wait_confirmed("sip:9196@127.0.0.1:15800")
     time.sleep(3)
     phone.stop_record()
     phone.hangup_and_wait()
     assert _tone_in(rec, 1000), switch_proc.output(80)
 
 
-def test_two_phones_call_each_other_hear_each_other_and_exchange_dtmf(switch_proc, make_phone, tmp_path: Path):
+def test_two_phones_call_each_other_hear_each_other_and_exchange_dtmf(
+    switch_proc, make_phone, tmp_path: Path
+):
     a = make_phone("a1000")
     b = make_phone("b1001", auto_answer=True)
     a.register("1000", "1234", SIP, domain="127.0.0.1")

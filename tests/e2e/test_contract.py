@@ -48,3 +48,14 @@ def test_help_documents_the_flags():
     assert out.returncode == 0
     for flag in ("--conf", "--data", "--log-level", "--no-console"):
         assert flag in out.stdout
+
+
+def test_sighup_runs_reloadxml(start_switch):
+    import signal
+
+    from .switch_process import wait_until
+
+    proc = start_switch()
+    proc.process.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: proc.grep("SIGHUP: +OK"), timeout=10), proc.output(40)
+    assert proc.process.poll() is None

@@ -270,7 +270,22 @@ class Authenticator:
 
         The user is looked up in `domain`, by default the profile's
         force-register-domain, else the realm (as FreeSWITCH's sofia_reg_parse_auth).
+        A failure from an address that failed before is answered after a delay.
         """
+        outcome, delay = self.verify(request, source, realm, kind, domain)
+        if delay > 0:
+            await self.sleep(delay)
+        return outcome
+
+    def verify(
+        self,
+        request: Request,
+        source: Source,
+        realm: str | None = None,
+        kind: str = "www",
+        domain: str | None = None,
+    ) -> tuple[AuthOutcome, float]:
+        """`check` without waiting: the outcome and how long to wait before answering it."""
         if realm is None:
             realm = self.realm_for(request)
         if kind not in _HEADER:
@@ -281,10 +296,10 @@ class Authenticator:
             log.debug(
                 "sofia profile '%s': %s from blocked ip %s refused", self.profile_name, request.method, ip
             )
-            return AuthOutcome(False, realm=realm, status=403, reason="Forbidden")
+            return AuthOutcome(False, realm=realm, status=403, reason="Forbidden"), 0.0
         credentials = _credentials_for(request, _HEADER[kind][1], realm)
         if credentials is None:
-            return self._challenge(realm, kind)
+            return self._challenge(realm, kind), 0.0
         lookup_domain = domain or self.force_domain or realm
         directory = self.directory()
         user = directory.user(credentials.username, lookup_domain) if directory is not None else None
@@ -293,7 +308,7 @@ class Authenticator:
             password, stored = user.password, user.a1_hash
             if password is None and stored is not None and credentials.algorithm not in _MD5:
                 # a1-hash is H(user:realm:password) with MD5 only: ask again, MD5 this time.
-                return self._challenge(realm, kind, algorithms=(Algorithm.MD5,))
+                return self._challenge(realm, kind, algorithms=(Algorithm.MD5,)), 0.0
             if password is None and stored is None:
                 # FreeSWITCH lets such a user in with any credentials; we refuse, after the same work.
                 log.warning("user %s@%s has neither password nor a1-hash; refused", user.id, user.domain)
@@ -322,9 +337,9 @@ class Authenticator:
         if result is AuthResult.OK and user is not None:
             result = self._check_nc(credentials, now)
         if result is AuthResult.STALE:
-            return self._challenge(realm, kind, stale=True)
+            return self._challenge(realm, kind, stale=True), 0.0
         if result in (AuthResult.BAD_NONCE, AuthResult.UNSUPPORTED):
-            return self._challenge(realm, kind)
+            return self._challenge(realm, kind), 0.0
         if result is AuthResult.OK and same_user and user is not None:
             self.throttle.success(ip)
             return AuthOutcome(
@@ -334,8 +349,8 @@ class Authenticator:
                 username=credentials.username,
                 realm=realm,
                 directory_user=user,
-            )
-        return await self._fail(request, source, realm, credentials.username)
+            ), 0.0
+        return self._fail(request, source, realm, credentials.username)
 
     def _check_nc(self, credentials: Credentials, now: float) -> AuthResult:
         """RFC 7616 3.4.5: each request with a nonce carries a higher nc (qop only).
@@ -359,7 +374,7 @@ class Authenticator:
         self._nc_seen[key] = (nc, now if seen is None else seen[1])
         return AuthResult.OK
 
-    async def _fail(self, request: Request, source: Source, realm: str, username: str) -> AuthOutcome:
+    def _fail(self, request: Request, source: Source, realm: str, username: str) -> tuple[AuthOutcome, float]:
         ip, port = source.addr
         now = self.clock()
         self.failures += 1
@@ -404,10 +419,8 @@ class Authenticator:
                     },
                 )
             )
-        delay = self.throttle.delay(count)
-        if delay > 0:
-            await self.sleep(delay)
-        return AuthOutcome(False, realm=realm, username=username, status=403, reason="Forbidden")
+        refused = AuthOutcome(False, realm=realm, username=username, status=403, reason="Forbidden")
+        return refused, self.throttle.delay(count)
 
 
 _MD5 = (Algorithm.MD5, Algorithm.MD5_SESS)

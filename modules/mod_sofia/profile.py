@@ -437,7 +437,7 @@ class SofiaProfile:
         if self.settings.disable_register:
             incoming.reply(403, "Forbidden")
             return None
-        return self.registrar.handle(incoming)
+        return self.registrar.on_register(incoming)
 
     def challenge_headers(self, request: Request, status: int) -> list[tuple[str, str]]:
         return self.auth.challenge_headers(self.realm_for(request), "proxy" if status == 407 else "www")

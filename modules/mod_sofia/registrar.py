@@ -46,7 +46,7 @@ from urllib.parse import quote, unquote
 from switchcore.events import Event
 from switchcore.store import RegistrationRecord
 
-from .auth import Authenticator
+from .auth import Authenticator, AuthOutcome
 from .incoming import ServerRequest
 from .message import Request
 from .tu import Source
@@ -104,6 +104,21 @@ def status_text(transport: str, nat: bool) -> str:
     return f"Registered({transport.upper()}{'-NAT' if nat else ''})"
 
 
+_IPS: dict[str, ipaddress.IPv4Address | ipaddress.IPv6Address | None] = {}
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if text in _IPS:
+        return _IPS[text]
+    try:
+        found: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(text)
+    except ValueError:
+        found = None
+    if len(_IPS) < 4096:  # bounded: addresses come from the network
+        _IPS[text] = found
+    return found
+
+
 def detect_nat(uri: URI, source: Source) -> bool:
     """The phone is behind NAT when its Contact is not where its REGISTER came from.
 
@@ -111,13 +126,12 @@ def detect_nat(uri: URI, source: Source) -> bool:
     since connections leave from passing ports.  A host name cannot be compared.
     """
     host = uri.host.strip("[]")
-    try:
-        contact_ip = ipaddress.ip_address(host)
-        source_ip = ipaddress.ip_address(source.addr[0])
-    except ValueError:
-        return False
-    if contact_ip != source_ip:
-        return True
+    if host != source.addr[0]:
+        contact_ip, source_ip = _ip(host), _ip(source.addr[0])
+        if contact_ip is None or source_ip is None:
+            return False
+        if contact_ip != source_ip:
+            return True
     if source.transport == "udp":
         default = 5061 if uri.scheme == "sips" else 5060
         return (uri.port or default) != source.addr[1]
@@ -271,27 +285,43 @@ class Registrar:
         """The digest realm of a REGISTER (the authenticator's challenge-realm rule)."""
         return self.auth.realm_for(request)
 
-    def on_register(self, incoming: ServerRequest) -> Awaitable[None]:
-        return self.handle(incoming)
-
-    async def handle(self, incoming: ServerRequest) -> None:
-        """Process one REGISTER and answer it."""
+    def on_register(self, incoming: ServerRequest) -> Awaitable[None] | None:
+        """Process one REGISTER; answered at once, or a coroutine when the answer must wait."""
         self.registrations_handled += 1
         request = incoming.request
         to_uri = request.to_addr.uri
         user = to_uri.user or request.from_addr.uri.user
         if not user:
             incoming.reply(400, "Missing User")
-            return
-        settings = self.settings
+            return None
         realm = self.realm_for(request)
-        outcome = await self.auth.check(
-            request, incoming.source, realm, "www", domain=settings.force_register_domain or realm
+        outcome, delay = self.auth.verify(
+            request, incoming.source, realm, "www", domain=self.settings.force_register_domain or realm
         )
+        if delay > 0:
+            return self._answer_later(incoming, outcome, delay)
+        self._answer(incoming, outcome, user, realm)
+        return None
+
+    async def handle(self, incoming: ServerRequest) -> None:
+        """Process one REGISTER and answer it."""
+        work = self.on_register(incoming)
+        if work is not None:
+            await work
+
+    async def _answer_later(self, incoming: ServerRequest, outcome: AuthOutcome, delay: float) -> None:
+        await self.auth.sleep(delay)  # a failing address is answered slowly
+        incoming.reply(outcome.status, outcome.reason, outcome.headers)
+
+    def _answer(self, incoming: ServerRequest, outcome: AuthOutcome, user: str, realm: str) -> None:
         if not outcome.ok:
             incoming.reply(outcome.status, outcome.reason, outcome.headers)
             return
-        domain = settings.force_register_db_domain or settings.force_register_domain or to_uri.host
+        request = incoming.request
+        settings = self.settings
+        domain = (
+            settings.force_register_db_domain or settings.force_register_domain or request.to_addr.uri.host
+        )
         try:
             changed = self._apply(request, incoming.source, user, domain, outcome.username, realm)
         except _Refused as refused:

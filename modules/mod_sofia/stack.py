@@ -21,6 +21,12 @@ Dispatch of what the layer delivers:
 - responses -> the client request waiting for them; a stray 2xx to an INVITE
   -> `on_stray_2xx` (RFC 3261 13.2.2.4); other strays are dropped (17.1.3).
 
+REGISTER and out-of-dialog OPTIONS, which the stack answers itself with one
+final response, skip the transaction machines: `answered.py` keeps their
+server transaction as a key and the response bytes (absorbing and answering
+retransmissions until Timer J), which is what lets a registrar hold tens of
+thousands of them.
+
 A handler that raises leaves a 500 behind for the request it was given, so a
 bug costs one call, never the stack.  Nothing a peer sends can make this file
 raise: the receive path catches and logs in one line.
@@ -41,6 +47,7 @@ from typing import Any, Protocol
 
 from switchcore.errors import InvalidTransition
 
+from .answered import AnsweredTable
 from .incoming import ServerRequest
 from .message import FramingError, Request, Response, make_response, new_branch, new_tag
 from .transaction import (
@@ -55,6 +62,8 @@ from .transaction import (
     TimerConfig,
     TransactionLayer,
     response_address,
+    server_key,
+    stamp_via,
 )
 from .transport import MAX_MESSAGE_SIZE, TcpTransport, TransportError, UdpTransport, sendable
 from .tu import Address, CallHandler, Incoming, Source
@@ -163,6 +172,9 @@ class SipStack:
         self.user = user
         self.policy = policy if policy.max_size == max_size else _with_max_size(policy, max_size)
         self.layer = TransactionLayer(timers)
+        self.answered = AnsweredTable(hold=64 * self.layer.timers.t1)
+        self._answering: dict[str, tuple[str, ...]] = {}  # "L<n>" -> answered-table key
+        self._light_ids = 0
         self.transport_names = tuple(transports)
         self.user_agent = user_agent
         self.trace = False
@@ -185,27 +197,46 @@ class SipStack:
     # ---- life cycle ---------------------------------------------------------------------------
 
     async def start(self) -> Address:
-        """Bind UDP (and TCP on the same port); returns the bound address."""
+        """Bind UDP (and TCP on the same port); returns the bound address.
+
+        With port 0 the system picks a free UDP port; if TCP cannot have the same
+        number, another pick is tried.
+        """
         self._loop = asyncio.get_running_loop()
-        host, port = self.local
-        try:
-            if "udp" in self.transport_names:
-                self.udp = UdpTransport((host, port), self._on_data, max_size=self.max_size)
-                host, port = await self.udp.start()
-            if "tcp" in self.transport_names:
-                self.tcp = TcpTransport(
-                    (host, port),
-                    self._on_data,
-                    self._on_bad_stream,
-                    max_size=self.max_size,
-                    partial_timeout=self.tcp_partial_timeout,
-                )
-                host, port = await self.tcp.start()
-        except OSError:
-            await self.stop()
-            raise
-        self.local = (host, port)
+        attempts = 5 if self.local[1] == 0 else 1
+        for attempt in range(attempts):
+            try:
+                await self._bind()
+                return self.local
+            except OSError:
+                await self._close_transports()
+                if attempt == attempts - 1:
+                    raise
         return self.local
+
+    async def _bind(self) -> None:
+        host, port = self.local
+        if "udp" in self.transport_names:
+            self.udp = UdpTransport((host, port), self._on_data, max_size=self.max_size)
+            host, port = await self.udp.start()
+        if "tcp" in self.transport_names:
+            self.tcp = TcpTransport(
+                (host, port),
+                self._on_data,
+                self._on_bad_stream,
+                max_size=self.max_size,
+                partial_timeout=self.tcp_partial_timeout,
+            )
+            host, port = await self.tcp.start()
+        self.local = (host, port)
+
+    async def _close_transports(self) -> None:
+        if self.udp is not None:
+            self.udp.close()
+            self.udp = None
+        if self.tcp is not None:
+            await self.tcp.close()
+            self.tcp = None
 
     async def stop(self) -> None:
         """Close the transports, cancel timers and handler tasks, fail waiting requests (503)."""
@@ -222,13 +253,10 @@ class SipStack:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=1.0)
-        if self.udp is not None:
-            self.udp.close()
-            self.udp = None
-        if self.tcp is not None:
-            await self.tcp.close()
-            self.tcp = None
+        await self._close_transports()
         self.layer = TransactionLayer(self.layer.timers)
+        self.answered.clear()
+        self._answering.clear()
         self._invites.clear()
 
     @property
@@ -299,9 +327,24 @@ class SipStack:
         return self._response_headers
 
     def send_response(self, incoming: ServerRequest, response: Response) -> None:
-        assert incoming.txn is not None
-        effects = self.layer.respond(incoming.txn, response, self.now())
+        txn = incoming.txn
+        assert txn is not None
+        if txn.startswith("L"):
+            self._answer_light(txn, response)
+            return
+        effects = self.layer.respond(txn, response, self.now())
         self._run(effects, incoming.source, incoming.source.transport)
+
+    def _answer_light(self, txn: str, response: Response) -> None:
+        key = self._answering.get(txn)
+        entry = self.answered.get(key) if key is not None else None
+        if key is None or entry is None:
+            raise NoTransaction(f"no server transaction {txn}")
+        data = bytes(response)
+        self._send_data(data, entry.addr, entry.transport, None)
+        if response.status >= 200:
+            del self._answering[txn]
+            self.answered.complete(key, data, self.now())
 
     # ---- receiving ------------------------------------------------------------------------------
 
@@ -327,10 +370,15 @@ class SipStack:
         self.stats["received"] += 1
         verdict = check(data, self.policy)
         if verdict.action is Action.ACCEPT:
-            assert verdict.message is not None
-            effects = self.layer.receive(
-                verdict.message, source.addr, self.now(), reliable=source.transport != "udp"
-            )
+            message = verdict.message
+            assert message is not None
+            if (
+                isinstance(message, Request)
+                and (message.method == "REGISTER" or (message.method == "OPTIONS" and message.to_tag is None))
+                and self._receive_light(message, source)
+            ):
+                return
+            effects = self.layer.receive(message, source.addr, self.now(), reliable=source.transport != "udp")
             self._run(effects, source, source.transport)
         elif verdict.action is Action.REJECT:
             self._reject(verdict, source)
@@ -343,6 +391,34 @@ class SipStack:
                 source.addr[1],
                 verdict.detail,
             )
+
+    def _receive_light(self, request: Request, source: Source) -> bool:
+        """A request the stack answers itself, outside the transaction machines; False to use them."""
+        now = self.now()
+        self.answered.expire(now)
+        try:
+            key = server_key(request)
+            request = stamp_via(request, source.addr)
+            addr = response_address(request.top_via, source.addr, source.transport != "udp")
+        except ParseError:
+            return False
+        entry = self.answered.get(key)
+        if entry is not None:
+            if entry.response is not None:  # a retransmission: the same answer again
+                self._send_data(entry.response, entry.addr, entry.transport, None)
+            return True
+        self.answered.begin(key, addr, source.transport, now)
+        self._light_ids += 1
+        txn = f"L{self._light_ids}"
+        self._answering[txn] = key
+        incoming = ServerRequest(self, txn, request, source)
+        if request.method == "REGISTER":
+            work = self.user.on_register(incoming)
+            if work is not None:
+                self._spawn(_awaited(work), incoming)
+        else:
+            incoming.reply(200, "OK", (("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", SUPPORTED)))
+        return True
 
     def _reject(self, verdict: Verdict, source: Source) -> None:
         """Answer a malformed or unsupported request statelessly (RFC 3261 8.2)."""
@@ -476,7 +552,9 @@ class SipStack:
         if not is_ip(addr[0]):
             self._spawn(self._send_resolved(message, addr, transport, txn), None)
             return
-        data = bytes(message)
+        self._send_data(bytes(message), addr, transport, txn)
+
+    def _send_data(self, data: bytes, addr: Address, transport: str, txn: str | None) -> None:
         if self.trace:
             self._trace("send", data, transport, addr)
         for observer in self.sent_observers:

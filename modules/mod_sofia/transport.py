@@ -47,8 +47,20 @@ class TransportError(SipError):
     """A message could not be sent (no connection, refused address, socket error)."""
 
 
+_SENDABLE: dict[str, bool] = {}
+
+
 def sendable(host: str) -> bool:
     """False for addresses a response or request must never go to (RFC 4475 3.3.10)."""
+    found = _SENDABLE.get(host)
+    if found is None:
+        found = _sendable(host)
+        if len(_SENDABLE) < 4096:  # bounded: addresses come from the network
+            _SENDABLE[host] = found
+    return found
+
+
+def _sendable(host: str) -> bool:
     try:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:

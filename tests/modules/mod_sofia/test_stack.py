@@ -338,3 +338,31 @@ async def test_null_call_handler_refuses_calls_480_and_unknown_dialogs_481() -> 
     finally:
         peer.close()
         await sip.stop()
+
+
+async def test_a_retransmitted_register_gets_the_same_answer_without_being_handled_again(
+    stack: SipStack, client: SipClient
+) -> None:
+    data = client.register("1000")
+    client.send(data)
+    first = await client.next_message()
+    client.send(data)
+    second = await client.next_message()
+    assert first == second and parse_message(first).status == 200  # type: ignore[union-attr]
+    assert len(stack.user.registers) == 1  # type: ignore[attr-defined]
+    assert len(stack.answered) == 1 and len(stack.layer) == 0  # no transaction machine was made
+
+
+def test_answered_requests_are_kept_for_timer_j_and_forgotten_in_order() -> None:
+    from modules.mod_sofia.answered import AnsweredTable
+
+    table = AnsweredTable(hold=32.0, trying_limit=64.0)
+    table.begin(("s", "b1"), ("127.0.0.1", 1), "udp", now=0.0)
+    table.begin(("s", "b2"), ("127.0.0.1", 2), "tcp", now=0.0)
+    table.begin(("s", "b3"), ("127.0.0.1", 3), "udp", now=0.0)
+    table.complete(("s", "b1"), b"200", now=1.0)
+    table.complete(("s", "b2"), b"200", now=1.0)  # reliable: nothing to keep
+    assert len(table) == 2 and table.get(("s", "b1")).response == b"200"  # type: ignore[union-attr]
+    assert table.expire(32.9) == 0
+    assert table.expire(33.0) == 1 and table.get(("s", "b1")) is None
+    assert table.expire(64.0) == 1 and len(table) == 0  # never answered: dropped after its limit

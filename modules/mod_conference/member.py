@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["Leave", "Member"]
 
 BOX_FRAMES = 3
+_CNG = int(FrameFlag.CNG)
 
 
 class Leave(StrEnum):
@@ -76,6 +77,7 @@ class Member:
         self.leaving: Leave | None = None
         self.kicked_sound = ""
         self.transfer_to = ""
+        self._rate = room.rate
         self._converter: FrameConverter | None = None
         self._converter_key = (0, 0)
         self._silence: Samples = np.zeros(room.samples, dtype=np.int16)
@@ -94,27 +96,28 @@ class Member:
 
     def sync_board(self) -> None:
         """Push this member's flags and levels into the room's mix board."""
-        board, slot = self.room.board, self.slot
-        board.can_speak[slot] = self.can_speak
-        board.can_hear[slot] = self.can_hear
-        board.energy_level[slot] = self.energy_level
         self.volume_in = normalize_volume(self.volume_in)
         self.volume_out = normalize_volume(self.volume_out)
-        board.gain_in[slot] = volume_gain(self.volume_in)
-        board.gain_out[slot] = volume_gain(self.volume_out)
-        if not self.can_speak:
-            board.stop_talking(slot)
+        self.room.board.configure(
+            self.slot,
+            can_speak=self.can_speak,
+            can_hear=self.can_hear,
+            energy_level=self.energy_level,
+            gain_in=volume_gain(self.volume_in),
+            gain_out=volume_gain(self.volume_out),
+        )
 
     # ---- audio ------------------------------------------------------------------------------------
 
     def push(self, frame: Frame) -> None:
         """A frame read from the channel, for the next tick (CNG frames carry no audio)."""
-        if frame.flags & FrameFlag.CNG:
+        # Hot path (every member, every tick): plain int tests, no IntFlag arithmetic.
+        if frame.flags and frame.flags & _CNG:
             return
-        if frame.rate != self.room.rate or frame.channels != 1:
+        if frame.rate != self._rate or frame.channels != 1:
             key = (frame.rate, frame.channels)
             if self._converter is None or self._converter_key != key:
-                self._converter = FrameConverter(frame.rate, frame.channels, self.room.rate, 1)
+                self._converter = FrameConverter(frame.rate, frame.channels, self._rate, 1)
                 self._converter_key = key
             frame = self._converter(frame)
         self.inbox.append(frame.samples)
@@ -126,12 +129,13 @@ class Member:
     def next_output(self) -> Frame:
         """What to write to the channel now: the room's mix for this member plus its own files."""
         samples = self.outbox.popleft() if self.outbox else self._silence
-        if self.player.busy:
-            own = self.player.read()
+        player = self.player
+        if player.queue or player.async_item is not None:
+            own = player.read()
             if own is not None:
                 total = samples.astype(np.int32) + own
                 samples = np.clip(total, -32768, 32767).astype(np.int16)
-        return Frame(samples, self.room.rate)
+        return Frame(samples, self._rate)
 
     def play(self, spec: str, tag: str = "") -> PlayItem:
         """Play a file to this member only (mixed with what it hears); raises SourceError."""

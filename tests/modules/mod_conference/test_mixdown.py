@@ -9,6 +9,7 @@ from modules.mod_conference.mixdown import (
     DIFF_LEVEL,
     HANGOVER,
     HANGUNDER,
+    SMALL_ROOM,
     MixBoard,
     comfort_noise,
     normalize_volume,
@@ -62,8 +63,8 @@ def test_matches_the_core_mix_rules_on_random_vectors() -> None:
     board, slots = board_with(6)
     frames: list[np.ndarray | None] = [rng.integers(-20000, 20000, 160).astype(np.int16) for _ in range(6)]
     frames[4] = None  # nothing arrived from member 4
-    board.can_speak[slots[1]] = False  # muted
-    board.can_hear[slots[2]] = False  # deaf
+    board.configure(slots[1], can_speak=False)  # muted
+    board.configure(slots[2], can_hear=False)  # deaf
     result = board.tick(slots, frames)
     reference = mix(dict(enumerate(frames)), deaf={2}, muted={1})
     for i in range(6):
@@ -84,7 +85,7 @@ def test_sums_clip_to_16_bits() -> None:
 
 def test_a_deaf_member_hears_silence_but_is_heard() -> None:
     board, slots = board_with(3)
-    board.can_hear[slots[0]] = False
+    board.configure(slots[0], can_hear=False)
     outs = run(board, slots, tone_frames(8000, 3))
     assert not np.any(outs[0])
     assert frequencies_present(outs[1], 8000, TONES[:3]) == [TONES[0], TONES[2]]
@@ -92,7 +93,7 @@ def test_a_deaf_member_hears_silence_but_is_heard() -> None:
 
 def test_a_muted_member_is_not_heard_but_hears() -> None:
     board, slots = board_with(3)
-    board.can_speak[slots[0]] = False
+    board.configure(slots[0], can_speak=False)
     outs = run(board, slots, tone_frames(8000, 3))
     assert frequencies_present(outs[0], 8000, TONES[:3]) == [TONES[1], TONES[2]]
     assert frequencies_present(outs[1], 8000, TONES[:3]) == [TONES[2]]
@@ -120,7 +121,7 @@ def test_everyone_hears_the_background_with_the_others() -> None:
 
 def test_comfort_noise_when_nobody_is_heard() -> None:
     board, slots = board_with(3, noise=1400)
-    board.can_hear[slots[2]] = False
+    board.configure(slots[2], can_hear=False)
     result = board.tick(slots, [None, None, None])
     assert result.mix is None
     noise = np.asarray(result.outputs[0], dtype=np.float64)
@@ -145,8 +146,8 @@ def test_volume_levels_follow_freeswitchs_chart() -> None:
 def test_input_gain_scales_what_others_hear_and_output_gain_what_one_hears() -> None:
     board, slots = board_with(2)
     frame = np.full(160, 1000, dtype=np.int16)
-    board.gain_in[slots[0]] = volume_gain(2)
-    board.gain_out[slots[0]] = volume_gain(-2)
+    board.configure(slots[0], gain_in=volume_gain(2))
+    board.configure(slots[0], gain_out=volume_gain(-2))
     result = board.tick(slots, [frame, frame])
     assert np.all(result.outputs[1] == 2300)  # member 0 talks louder
     assert np.all(result.outputs[0] == 600)  # member 0 hears softer
@@ -214,9 +215,9 @@ def test_slots_are_reused_and_arrays_grow() -> None:
     board = MixBoard(8000, capacity=2)
     slots = [board.allocate() for _ in range(5)]
     assert slots == [0, 1, 2, 3, 4] and board.capacity >= 5
-    board.can_speak[3] = False
+    board.configure(3, can_speak=False, gain_in=2.0)
     board.release(3)
-    assert board.allocate() == 3 and board.can_speak[3]
+    assert board.allocate() == 3 and board.can_speak[3] and board.gain_in[3] == 1.0
 
 
 def test_frames_of_the_wrong_length_are_fitted_not_refused() -> None:
@@ -238,3 +239,36 @@ def test_comfort_noise_bank_is_soft_and_varied() -> None:
     assert bank.shape == (25, 160)
     assert np.max(np.abs(bank)) <= 32768 // 1400 + 1
     assert not np.array_equal(bank[0], bank[1])
+
+
+@pytest.mark.parametrize("members", [4, SMALL_ROOM + 8])
+def test_per_member_and_vectorised_talk_detection_agree(members: int) -> None:
+    """Small rooms detect talking member by member, big ones with arrays: the same rules, the same answers."""
+    rng = np.random.default_rng(members)
+    a, slots = board_with(members, energy_level=200)
+    b, _ = board_with(members, energy_level=200)
+    for slot in slots[::3]:
+        a.configure(slot, can_speak=False)
+        b.configure(slot, can_speak=False)
+    levels = np.array([0, 150, 250, 500, 900, 3000])
+    for _ in range(400):
+        present = rng.random(members) < 0.9
+        present_arr = np.asarray(present)
+        eligible = present_arr & a.can_speak[slots]
+        scores = np.where(eligible, rng.choice(levels, members), 0).astype(np.int64)
+        level = a.energy_level[slots]
+        one = a._detect_rows(slots, present_arr, eligible, scores, level)
+        two = b._detect(slots, present_arr, eligible, scores, level)
+        assert one[0] == two[0] and one[1] == two[1]
+        assert np.array_equal(one[2], two[2])
+    assert np.array_equal(a.hangover, b.hangover) and np.array_equal(a.hangunder, b.hangunder)
+
+
+def test_a_big_room_mixes_like_a_small_one() -> None:
+    rng = np.random.default_rng(3)
+    members = SMALL_ROOM + 10
+    board, slots = board_with(members, energy_level=100)
+    frames = [rng.integers(-9000, 9000, 160).astype(np.int16) for _ in range(members)]
+    result = board.tick(slots, frames)
+    reference = mix(dict(enumerate(frames)))
+    assert all(np.array_equal(result.outputs[i], reference[i]) for i in range(members))

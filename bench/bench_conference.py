@@ -1,0 +1,413 @@
+"""Conference benchmarks: the cost of one mix tick, and the largest G.711 room one core mixes in real time.
+
+Run:  python3 bench/bench_conference.py [--quick] [--uvloop]
+
+1. One mix tick (mod_conference's MixBoard: gain, energy scores, talk
+   detection, mix-minus, clipping) by member count and rate, every member
+   talking (the worst case), beside two references on the same arrays in the
+   same run: the bare numpy mix-minus (stack, sum, subtract, clip - the least
+   any mixer must do) and switchcore.media.mixer.mix plus energies.
+2. The whole room: N members, each a session whose driver
+   decodes a PCMU packet per 20 ms and encodes what it is given back (the
+   builtin G.711 codec), each running the conference application's member
+   loop, with the room's mix task, all on the shared media clock for a few
+   seconds.  (a) with the clock stepped by the bench as soon as every member
+   has finished its tick: the CPU one tick costs, which other load on the
+   machine does not change - the room fits in one core when that stays under
+   85 % of 20 ms; (b) on the real media clock: CPU share of one core, late
+   and missed ticks ("real time" = no missed ticks, under 85 %; on a shared
+   machine other processes make this one noisy).  Two speech patterns: three
+   talkers and everyone else quiet (a real meeting), and everybody talking.
+3. The same pipeline without asyncio (decode N, mix, encode N per tick), to
+   show how much of (2) is the event loop's own cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import os
+import platform
+import sys
+import tempfile
+import time
+import timeit
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from modules.mod_conference.app import serve  # noqa: E402
+from modules.mod_conference.manager import ConferenceManager  # noqa: E402
+from modules.mod_conference.member import Member  # noqa: E402
+from modules.mod_conference.mixdown import MixBoard  # noqa: E402
+from modules.mod_conference.profile import Profile  # noqa: E402
+from switchcore.causes import HangupCause  # noqa: E402
+from switchcore.core import Switch  # noqa: E402
+from switchcore.media.analysis import sine  # noqa: E402
+from switchcore.media.builtin_codecs import G711Decoder, G711Encoder  # noqa: E402
+from switchcore.media.clock import MediaClock  # noqa: E402
+from switchcore.media.frame import Encoded, Frame  # noqa: E402
+from switchcore.media.g711 import ulaw_encode  # noqa: E402
+from switchcore.media.mixer import energies, mix  # noqa: E402
+from switchcore.profile import CallerProfile  # noqa: E402
+from switchcore.session import Session  # noqa: E402
+
+FRAME_US = 20_000.0
+REAL_TIME_CPU = 0.85
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def per_call_us(func: Callable[[], object], number: int, repeat: int) -> float:
+    func()  # warm up
+    return min(timeit.repeat(func, number=number, repeat=repeat)) / number * 1e6
+
+
+def row(name: str, us: float, note: str = "") -> None:
+    print(f"  {name:<44} {us:9.1f} us  {100 * us / FRAME_US:6.2f} %  {note}")
+
+
+def voices(members: int, rate: int, talkers: int | None = None, frames: int = 50) -> list[np.ndarray]:
+    """`frames` ticks of audio per member: distinct tones for talkers, faint noise for the rest."""
+    rng = np.random.default_rng(1)
+    talkers = members if talkers is None else talkers
+    out = []
+    for i in range(members):
+        if i < talkers:
+            out.append(sine(200.0 + 37.0 * i, frames * 20, rate, 3000.0))
+        else:
+            out.append(rng.integers(-40, 40, frames * rate // 50).astype(np.int16))
+    return out
+
+
+# ---- 1. one mix tick ---------------------------------------------------------------------------------
+
+
+def bench_tick(number: int, repeat: int) -> None:
+    print("\n1. One mix tick, every member talking (all members' outputs)")
+    print(f"  {'':<44} {'board':>9}     {'share':>6}    references on the same arrays")
+    for rate in (8000, 16000, 48000):
+        for members in (10, 50, 100, 300):
+            size = rate // 50
+            frames = [v[:size] for v in voices(members, rate)]
+            board = MixBoard(rate, 20)
+            slots = np.array([board.allocate(100) for _ in range(members)], dtype=np.intp)
+            batches = max(5, number // max(1, members // 10))
+
+            def tick(b: MixBoard = board, s: np.ndarray = slots, f: list[np.ndarray] = frames) -> object:
+                return b.tick(s, f)
+
+            def plain(f: list[np.ndarray] = frames) -> object:
+                wide = np.stack(f).astype(np.int32)
+                total = wide.sum(axis=0)
+                out = np.subtract(total, wide, out=wide)
+                np.clip(out, -32768, 32767, out=out)
+                return out.astype(np.int16)
+
+            inputs = dict(enumerate(frames))
+
+            def core(i: dict[int, np.ndarray] = inputs) -> object:
+                energies(i)
+                return mix(i)
+
+            us = per_call_us(tick, batches, repeat)
+            plain_us = per_call_us(plain, batches, repeat)
+            core_us = per_call_us(core, batches, repeat)
+            row(
+                f"{members:>3} members @ {rate // 1000:>2} kHz",
+                us,
+                f"numpy mix-minus {plain_us:7.1f} us, core mix+energies {core_us:7.1f} us",
+            )
+
+
+# ---- 2. the whole room in real time ---------------------------------------------------------------------
+
+
+class PcmuDriver:
+    """A G.711 leg without a network: decodes one PCMU packet per tick, encodes what it is given."""
+
+    read_codec = "PCMU"
+    write_codec = "PCMU"
+    rate = 8000
+
+    def __init__(self, switch: Switch, packets: list[bytes]) -> None:
+        self.switch = switch
+        self.packets = packets
+        self.index = 0
+        self.decoder = G711Decoder("PCMU")
+        self.encoder = G711Encoder("PCMU")
+        self.sent = 0
+
+    async def read_frame(self) -> Frame:
+        await self.switch.clock.tick()
+        payload = self.packets[self.index]
+        self.index = (self.index + 1) % len(self.packets)
+        return Frame(self.decoder.decode(payload), 8000, encoded=Encoded("PCMU", 8000, payload))
+
+    async def write_frame(self, frame: Frame) -> None:
+        self.encoder.encode(frame.samples)
+        self.sent += 1
+
+    async def answer(self) -> None:
+        return None
+
+    async def pre_answer(self) -> None:
+        return None
+
+    async def ring_ready(self) -> None:
+        return None
+
+    async def send_dtmf(self, digits: str, duration_ms: int) -> None:
+        return None
+
+    async def hangup(self, cause: HangupCause) -> None:
+        return None
+
+
+async def run_room(members: int, talkers: int | None, seconds: float) -> tuple[float, int, int, int]:
+    """(CPU share, late ticks, missed ticks, frames written) for one room of `members`."""
+    data = Path(tempfile.mkdtemp(prefix="bench-conference-"))
+    switch = Switch(data_dir=data)
+    switch.clock.start()
+    manager = ConferenceManager(switch)
+    room = manager.create(
+        "bench", profile=Profile(name="bench", rate=8000, energy_level=100, comfort_noise=1400)
+    )
+    audio = voices(members, 8000, talkers)
+    tasks = []
+    drivers = []
+    for i in range(members):
+        packets = [ulaw_encode(audio[i][k * 160 : (k + 1) * 160]) for k in range(50)]
+        driver = PcmuDriver(switch, packets)
+        drivers.append(driver)
+        session = Session(
+            switch, driver, f"bench/{i}", "inbound", CallerProfile(caller_id_number=str(1000 + i))
+        )
+        member = Member(room, session, i + 1, frozenset(), room.board.allocate(room.profile.energy_level))
+        room.add(member)
+        tasks.append(asyncio.get_running_loop().create_task(serve(member)))
+    await asyncio.sleep(1.0)  # settle: joins, prompts, talk detection
+    before = switch.clock.stats()
+    sent_before = sum(d.sent for d in drivers)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    after = switch.clock.stats()
+    sent = sum(d.sent for d in drivers) - sent_before
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    room.destroy()
+    switch.clock.stop()
+    return (
+        cpu / wall,
+        after.late_ticks - before.late_ticks,
+        after.missed_ticks - before.missed_ticks,
+        sent,
+    )
+
+
+class SteppedClock(MediaClock):
+    """A media clock that ticks when told to: the bench measures CPU per tick, not wall-clock luck."""
+
+    def __init__(self) -> None:
+        super().__init__(20)
+        self._pending: list[asyncio.Future[int]] = []
+        self._count = 0
+
+    @property
+    def waiting(self) -> int:
+        return len(self._pending)
+
+    async def tick(self) -> int:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append(future)
+        return await future
+
+    def step(self) -> None:
+        self._count += 1
+        pending, self._pending = self._pending, []
+        for future in pending:
+            if not future.done():
+                future.set_result(self._count)
+
+
+async def stepped_room(members: int, talkers: int | None, ticks: int) -> float:
+    """Milliseconds of CPU one tick of a room of `members` costs, end to end, with the clock stepped."""
+    data = Path(tempfile.mkdtemp(prefix="bench-conference-"))
+    switch = Switch(data_dir=data)
+    clock = SteppedClock()
+    switch.clock = clock
+    manager = ConferenceManager(switch)
+    room = manager.create(
+        "bench", profile=Profile(name="bench", rate=8000, energy_level=100, comfort_noise=1400)
+    )
+    audio = voices(members, 8000, talkers)
+    tasks = []
+    for i in range(members):
+        packets = [ulaw_encode(audio[i][k * 160 : (k + 1) * 160]) for k in range(50)]
+        session = Session(switch, PcmuDriver(switch, packets), f"bench/{i}", "inbound", CallerProfile())
+        member = Member(room, session, i + 1, frozenset(), room.board.allocate(room.profile.energy_level))
+        room.add(member)
+        tasks.append(asyncio.get_running_loop().create_task(serve(member)))
+
+    async def one_tick() -> None:
+        clock.step()
+        while clock.waiting < members + 1:  # every member and the room wait for the next tick
+            await asyncio.sleep(0)
+
+    while clock.waiting < members + 1:
+        await asyncio.sleep(0)
+    for _ in range(50):  # settle: talk detection, first events
+        await one_tick()
+    cpu0 = time.process_time()
+    for _ in range(ticks):
+        await one_tick()
+    cpu = time.process_time() - cpu0
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    room.destroy()
+    return 1000.0 * cpu / ticks
+
+
+def bench_stepped(ticks: int, sizes: list[int], use_uvloop: bool) -> None:
+    loop_name = "uvloop" if use_uvloop else "asyncio"
+    print(
+        f"\n2a. CPU per tick of a whole G.711 room, clock stepped ({loop_name}, {ticks} ticks; budget 20 ms)"
+    )
+    runner = _uvloop_run_ms if use_uvloop else asyncio.run
+    for label, talkers in (("3 talkers, the rest quiet", 3), ("everyone talking", None)):
+        largest, per_member = 0, 0.0
+        for members in sizes:
+            ms = runner(stepped_room(members, talkers, ticks))
+            per_member = 1000.0 * ms / members
+            fits = ms < REAL_TIME_CPU * FRAME_US / 1000.0
+            largest = members if fits else largest
+            print(
+                f"    {label:<26} {members:>4} members: {ms:6.2f} ms per tick"
+                f" ({100 * ms / 20:5.1f} % of a core, {per_member:5.1f} us per member)"
+                f"  {'fits' if fits else 'does not fit'} in {REAL_TIME_CPU:.0%} of one core"
+            )
+        print(
+            f"    {label}: largest room under {REAL_TIME_CPU:.0%} of one core: {largest} members"
+            f" (linear estimate {int(REAL_TIME_CPU * FRAME_US / per_member)})"
+        )
+
+
+def _uvloop_run_ms(coro: object) -> float:
+    import uvloop
+
+    return uvloop.run(coro)  # type: ignore[arg-type, no-any-return]
+
+
+def bench_room(seconds: float, sizes: list[int], use_uvloop: bool) -> None:
+    loop_name = "uvloop" if use_uvloop else "asyncio"
+    print(
+        f"\n2. A G.711 room in real time ({loop_name}, {seconds:.0f} s per size; PCMU decoded and encoded per member)"
+    )
+    for label, talkers in (("3 talkers, the rest quiet", 3), ("everyone talking", None)):
+        print(f"  {label}:")
+        largest = 0
+        capacities: list[float] = []
+        for members in sizes:
+            runner = asyncio.run if not use_uvloop else _uvloop_run
+            share, late, missed, sent = runner(run_room(members, talkers, seconds))
+            expected = members * seconds * 50
+            ok = missed == 0 and share < REAL_TIME_CPU and sent >= 0.97 * expected
+            largest = members if ok else largest
+            # CPU per member and tick: what a room costs whatever else the machine is doing.
+            per_member_us = share * seconds * 1e6 / max(sent, 1)
+            capacities.append(REAL_TIME_CPU * FRAME_US / per_member_us)
+            print(
+                f"    {members:>4} members: CPU {100 * share:5.1f} % of a core ({per_member_us:5.1f} us per member"
+                f" per tick), late ticks {late:3d}, missed {missed:3d},"
+                f" frames out {sent / expected:6.1%}  {'real time' if ok else 'NOT real time'}"
+            )
+            if not ok and members > largest + 200:
+                break
+        print(f"    largest room seen in real time here: {largest} members")
+        print(
+            f"    at the measured CPU per member, {REAL_TIME_CPU:.0%} of one core holds about"
+            f" {int(min(capacities))} members (from the largest run: {int(capacities[-1])})"
+        )
+
+
+def _uvloop_run(coro: object) -> tuple[float, int, int, int]:
+    import uvloop
+
+    return uvloop.run(coro)  # type: ignore[arg-type, no-any-return]
+
+
+# ---- 3. the pipeline without the event loop ------------------------------------------------------------
+
+
+def pipeline_tick(
+    decoders: list[G711Decoder],
+    packets: list[bytes],
+    board: MixBoard,
+    slots: np.ndarray,
+    encoders: list[G711Encoder],
+) -> None:
+    frames = [d.decode(p) for d, p in zip(decoders, packets, strict=True)]
+    result = board.tick(slots, frames)
+    for encoder, share in zip(encoders, result.outputs, strict=True):
+        encoder.encode(share)
+
+
+def bench_pipeline(number: int, repeat: int) -> None:
+    print("\n3. Decode N PCMU packets, mix, encode N outputs (no event loop; one tick)")
+    for members in (100, 300, 500):
+        audio = voices(members, 8000)
+        packets = [ulaw_encode(a[:160]) for a in audio]
+        decoders = [G711Decoder("PCMU") for _ in range(members)]
+        encoders = [G711Encoder("PCMU") for _ in range(members)]
+        board = MixBoard(8000, 20)
+        slots = np.array([board.allocate(100) for _ in range(members)], dtype=np.intp)
+
+        tick = functools.partial(pipeline_tick, decoders, packets, board, slots, encoders)
+        us = per_call_us(tick, max(5, number // 20), repeat)
+        row(f"{members:>3} members", us, f"{us / members:5.1f} us per member")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations and shorter runs (noisier)")
+    parser.add_argument("--uvloop", action="store_true", help="run the real-time room on uvloop")
+    parser.add_argument("--sizes", default="100,200,300,400,500,600", help="room sizes for part 2")
+    parser.add_argument(
+        "--no-wall", action="store_true", help="skip the wall-clock run (2b), which load disturbs"
+    )
+    args = parser.parse_args()
+    number, repeat = (100, 3) if args.quick else (400, 5)
+    seconds = 2.0 if args.quick else 4.0
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print("switchcore conference benchmarks (best of batches; share = of one core's 20 ms)")
+    print(
+        f"Python {platform.python_version()}, {platform.system()} {platform.machine()}, numpy {np.__version__}"
+    )
+    print(f"CPU: {cpu_model()} x{os.cpu_count()}, load average {load[0]:.2f}")
+    started = time.perf_counter()
+    bench_tick(number, repeat)
+    bench_pipeline(number, repeat)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    bench_stepped(100 if args.quick else 250, sizes, args.uvloop)
+    if not args.no_wall:
+        bench_room(seconds, sizes, args.uvloop)
+    print(f"\n(took {time.perf_counter() - started:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -63,13 +63,7 @@ async def _join(
     manager: ConferenceManager, session: Session, spec: JoinSpec, member_id: int
 ) -> tuple[JoinSpec | None, int]:
     """One stay in one room; returns where a transfer goes next (or None) and the member id kept."""
-    room = manager.find(spec.name)
-    if room is None:
-        profile = manager.config().profile(spec.profile)
-        auto_record = session.get_var("conference_auto_record")
-        if auto_record:
-            profile = replace(profile, auto_record=auto_record)
-        room = manager.create(spec.name, spec.profile, spec.pin, profile=profile)
+    room = _room_for(manager, session, spec)
     member: Member | None = None
     reason: Leave | None = None
     try:
@@ -81,6 +75,8 @@ async def _join(
         moderator = await _admit(session, room, spec)
         if moderator is None:
             return None, member_id
+        if room.destroyed:  # everyone left while this caller was being asked for the PIN
+            room = _room_for(manager, session, spec)
         flags = spec.flags | room.profile.member_flags
         if moderator:
             flags |= {"moderator"}
@@ -109,6 +105,18 @@ async def _join(
         keep = frozenset(member.flags & {"moderator", "endconf", "nomoh", "ghost"})
         return replace(target, flags=target.flags | keep), member_id
     return None, member_id
+
+
+def _room_for(manager: ConferenceManager, session: Session, spec: JoinSpec) -> Room:
+    """The room named by `spec`, created with its profile when it does not exist yet."""
+    room = manager.find(spec.name)
+    if room is not None:
+        return room
+    profile = manager.config().profile(spec.profile)
+    auto_record = session.get_var("conference_auto_record")
+    if auto_record:
+        profile = replace(profile, auto_record=auto_record)
+    return manager.create(spec.name, spec.profile, spec.pin, profile=profile)
 
 
 async def _bridge(session: Session, spec: JoinSpec) -> bool:

@@ -239,3 +239,57 @@ async def test_bgdial_answers_at_once_and_reports_a_background_job(switch: Switc
     [event] = [e for e in jobs.events if e.get("Job-UUID") == job]
     assert event.name == "BACKGROUND_JOB" and event.body == "Result: [SUCCESS]\n"
     await wait_until(lambda: count(switch, "q31") == 1, what="dialled member")
+
+
+async def test_a_nomoh_member_alone_gets_no_music(switch: Switch) -> None:
+    caller = await join(switch, "5100", "n00", 1)
+    r = room(switch, "n00")
+    await wait_until(lambda: not r.player.playing("alone"), timeout=6.0, what="alone prompt done")
+    await asyncio.sleep(0.3)
+    assert not r.player.busy  # no music on hold
+    await caller.stop()
+
+
+async def test_a_mintwo_room_ends_when_it_falls_below_two(switch: Switch) -> None:
+    events = Events(switch)
+    first = await join(switch, "5200", "m00", 1)
+    await asyncio.sleep(0.2)
+    assert count(switch, "m00") == 1  # one member: not yet at its minimum, so it stays
+    second = await join(switch, "5200", "m00", 2)
+    second.session.hangup()
+    await events.wait("conference-destroy")
+    await wait_until(lambda: first.session.hungup, what="the other member hung up")
+    await stop_all([first, second])
+
+
+async def test_wait_mod_holds_members_with_music_until_a_moderator_joins(switch: Switch) -> None:
+    a = await join(switch, "5300", "w00", 1, 500)
+    b = await join(switch, "5300", "w00", 2, 900)
+    await asyncio.sleep(0.5)
+    assert "wait_mod" in await switch.api("conference list")
+    assert frequencies_present(a.last(300), 8000, [900, 2600]) == [2600]  # music, not each other
+    moderator = await join(switch, "5400", "w00", 3)
+    await asyncio.sleep(0.5)
+    assert frequencies_present(a.last(300), 8000, [900, 2600]) == [900]
+    assert "wait_mod" not in await switch.api("conference list")
+    await stop_all([a, b, moderator])
+
+
+async def test_moderator_controls_use_the_moderator_group(switch: Switch) -> None:
+    events = Events(switch)
+    member = await join(switch, "4012", "q12", 1)
+    moderator = await join(switch, "4412", "q12", 2)
+    await moderator.session.send_dtmf("*1")
+    [event] = await events.wait("dtmf")
+    assert (event.get("DTMF-Key"), event.get("Data"), event.get("Member-ID")) == (
+        "*1",
+        "moderator-asked",
+        "2",
+    )
+    await moderator.session.send_dtmf("8")
+    await events.wait("lock")
+    assert room(switch, "q12").locked
+    await member.session.send_dtmf("8")  # "energy equ" for a plain member
+    await events.wait("energy-level")
+    assert room(switch, "q12").locked
+    await stop_all([member, moderator])

@@ -217,3 +217,24 @@ async def test_many_members_join_and_leave_at_once(switch: Switch) -> None:
     assert len(rows) == 10
     for c in callers:
         await c.stop()
+
+
+async def test_a_caller_admitted_after_the_room_emptied_gets_a_running_room(switch: Switch) -> None:
+    first = Caller(await dial(switch, "4203")).start()
+    await asyncio.sleep(0.15)
+    await first.session.send_dtmf("1234")
+    await wait_until(lambda: count(switch, "p03") == 1, what="first member")
+    old = room(switch, "p03")
+    second = Caller(await dial(switch, "4203")).start()
+    await asyncio.sleep(0.1)
+    first.session.hangup()  # the room empties while the second caller is asked for the PIN
+    await wait_until(lambda: old.destroyed, what="room ended")
+    await second.session.send_dtmf("1234")
+    await wait_until(lambda: count(switch, "p03") == 1, what="second member")
+    new = room(switch, "p03")
+    assert new is not old and not new.destroyed
+    ticks = new.ticks
+    await asyncio.sleep(0.2)
+    assert new.ticks > ticks
+    for c in (first, second):
+        await c.stop()

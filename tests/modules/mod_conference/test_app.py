@@ -293,3 +293,36 @@ async def test_moderator_controls_use_the_moderator_group(switch: Switch) -> Non
     await events.wait("energy-level")
     assert room(switch, "q12").locked
     await stop_all([member, moderator])
+
+
+def holds(heard: np.ndarray, clip: np.ndarray, tolerance: int = 64) -> bool:
+    """Whether `heard` holds `clip` from some frame boundary on, give or take comfort noise."""
+    size = len(clip)
+    for start in range(0, len(heard) - size + 1, 160):
+        if int(np.max(np.abs(heard[start : start + size].astype(np.int32) - clip))) <= tolerance:
+            return True
+    return False
+
+
+async def test_a_muted_member_hears_the_muted_prompt(switch: Switch) -> None:
+    first = await join(switch, "3003", "3003", 1)
+    second = await join(switch, "3003", "3003", 2)
+    await wait_until(lambda: not room(switch, "3003").player.busy, timeout=6.0, what="prompts to end")
+    mark = second.mark()
+    assert await switch.api("conference 3003 mute 2") == "OK mute 2\n"
+    muted, _ = read_wav(ROOT_SOUNDS / "en/us/callie/conference/8000/conf-muted.wav")
+    await asyncio.sleep(len(muted) / 8000 + 0.4)
+    assert holds(second.since(mark), muted)
+    assert not holds(first.since(first.mark() - 100), muted)
+    await stop_all([first, second])
+
+
+async def test_a_kicked_member_hears_the_kicked_prompt(switch: Switch) -> None:
+    first = await join(switch, "3004", "3004", 1)
+    second = await join(switch, "3004", "3004", 2)
+    mark = second.mark()
+    assert await switch.api("conference 3004 kick 2") == "OK kicked 2\n"
+    kicked, _ = read_wav(ROOT_SOUNDS / "en/us/callie/conference/8000/conf-kicked.wav")
+    await wait_until(lambda: second.session.hungup, timeout=6.0, what="the kicked caller's call to end")
+    assert holds(second.since(mark), kicked, tolerance=0)
+    await stop_all([first, second])

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,7 +42,7 @@ from .digest import Algorithm, AuthResult, Credentials, DigestServer, Unsupporte
 from .headers import AuthHeader
 from .message import Request, Response, make_response, new_tag
 from .tu import Incoming, Source
-from .uri import ParseError
+from .uri import ParseError, quote_string
 
 if TYPE_CHECKING:
     from switchcore.directory import User
@@ -214,6 +215,7 @@ class Authenticator:
         # replayed nc values are tracked here per (nonce, user, cnonce), not per nonce.
         self.server = DigestServer(secret, nonce_ttl=nonce_ttl, algorithms=algorithms, track_nc=False)
         self._nc_seen: dict[tuple[str, str, str], tuple[int, float]] = {}
+        self._order = sorted(self.server.algorithms, key=lambda a: -a.strength)
         self.max_tracked = 100_000
         self.throttle = throttle or AuthThrottle()
         self.fire = fire
@@ -243,12 +245,15 @@ class Authenticator:
         stale: bool = False,
         algorithms: Sequence[Algorithm] | None = None,
     ) -> list[tuple[str, str]]:
-        """One challenge header per algorithm, strongest first (RFC 8760 2.4)."""
+        """One challenge header per algorithm, strongest first (RFC 8760 2.4).
+
+        Written as `digest.Challenge.header_value` writes it, without building one."""
         name = _HEADER[kind][0]
-        challenges = self.server.challenges(realm, self.clock(), stale=stale)
-        if algorithms is not None:
-            challenges = [c for c in challenges if c.algorithm in algorithms] or challenges
-        return [(name, c.header_value()) for c in challenges]
+        nonce = self.server.make_nonce(realm, self.clock())
+        offered = [a for a in self._order if algorithms is None or a in algorithms] or list(self._order)
+        tail = ', qop="auth"' + (", stale=true" if stale else "")
+        quoted = quote_string(realm)
+        return [(name, f'Digest realm={quoted}, nonce="{nonce}", algorithm={a.value}{tail}') for a in offered]
 
     def _challenge(
         self, realm: str, kind: str, *, stale: bool = False, algorithms: Sequence[Algorithm] | None = None
@@ -426,11 +431,34 @@ class Authenticator:
 _MD5 = (Algorithm.MD5, Algorithm.MD5_SESS)
 
 
+_AUTH_PARAM = re.compile(r'\s*([A-Za-z0-9!%*+`\'~_.\-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]+)\s*(?:,|$)')
+_ESCAPED = re.compile(r"\\(.)")
+
+
+def _auth_header(value: str) -> AuthHeader:
+    """Parse a credentials header; a one-pass reading of the common form, else `AuthHeader.parse`."""
+    scheme, _, rest = value.strip().partition(" ")
+    params: list[tuple[str, str]] = []
+    pos = 0
+    rest = rest.strip()
+    for match in _AUTH_PARAM.finditer(rest):
+        if match.start() != pos:
+            return AuthHeader.parse(value)
+        name, raw = match.group(1), match.group(2)
+        if raw.startswith('"'):
+            raw = _ESCAPED.sub(r"\1", raw[1:-1]) if "\\" in raw else raw[1:-1]
+        params.append((name.lower(), raw))
+        pos = match.end()
+    if pos != len(rest) or not params:
+        return AuthHeader.parse(value)
+    return AuthHeader(scheme, tuple(params))
+
+
 def _credentials_for(request: Request, header: str, realm: str) -> Credentials | None:
     """The Digest credentials of `request` for `realm`, if any can be read."""
     for value in request.get_all(header):
         try:
-            parsed = AuthHeader.parse(value)
+            parsed = _auth_header(value)
             if parsed.scheme.lower() != "digest" or parsed.get("realm") != realm:
                 continue
             return Credentials.from_header(parsed)

@@ -138,10 +138,12 @@ def detect_nat(uri: URI, source: Source) -> bool:
     return False
 
 
-def fs_contact(contact: NameAddr, display: str, source: Source, nat: bool) -> str:
-    """The contact as FreeSWITCH stores it (sofia_reg.c): display, URI, NAT marks."""
+def fs_contact(contact: NameAddr, display: str, source: Source, nat: bool, text: str | None = None) -> str:
+    """The contact as FreeSWITCH stores it (sofia_reg.c): display, URI, NAT marks.
+
+    `text` is `str(contact.uri)` when the caller has it already."""
     uri = contact.uri
-    text = str(uri)
+    text = str(uri) if text is None else text
     if nat:
         host = source.addr[0]
         host = f"[{host}]" if ":" in host else host
@@ -357,15 +359,15 @@ class Registrar:
             return events  # a query
         header_expires = request.expires
         default = header_expires if header_expires is not None else settings.default_expires
-        wanted: list[tuple[NameAddr, int]] = []
+        wanted: list[tuple[NameAddr, int, str]] = []
         for contact in contacts:
             expires = _expires_param(contact)
             expires = default if expires is None else expires
             if 0 < expires < settings.min_expires:
                 raise _Refused(423, "Interval Too Brief", (("Min-Expires", str(settings.min_expires)),))
-            wanted.append((contact, min(expires, settings.max_expires)))
-        registering = any(expires > 0 for _, expires in wanted)
-        uris = {str(contact.uri) for contact, _ in wanted}
+            wanted.append((contact, min(expires, settings.max_expires), str(contact.uri)))
+        registering = any(expires > 0 for _, expires, _ in wanted)
+        uris = {uri for _, _, uri in wanted}
         mode = settings.multiple_registrations
         if mode == "false":
             doomed = [b for b in bindings.values() if b.uri not in uris]
@@ -381,16 +383,15 @@ class Registrar:
                     len(others),
                 )
                 raise _Refused(403, "Forbidden")
-        for contact, _ in wanted:
-            existing = bindings.get(str(contact.uri))
+        for _, _, uri in wanted:
+            existing = bindings.get(uri)
             if existing is not None and existing.record.call_id == call_id and existing.cseq >= cseq > 0:
                 raise _Refused(500, "Out Of Order")  # RFC 3261 10.3 step 7
         for binding in doomed:
             events.append(self._remove(key, binding, UNREGISTER_EVENT, request))
         now = self.clock()
         to_display = request.to_addr.display
-        for contact, expires in wanted:
-            uri = str(contact.uri)
+        for contact, expires, uri in wanted:
             existing = bindings.get(uri)
             if expires == 0:
                 if existing is not None:
@@ -404,7 +405,7 @@ class Registrar:
                 profile=self.profile_name,
                 user=user,
                 realm=domain,
-                contact=fs_contact(contact, display, source, nat),
+                contact=fs_contact(contact, display, source, nat, uri),
                 expires_at=datetime.fromtimestamp(now + expires, UTC),
                 call_id=call_id,
                 network_ip=source.addr[0],

@@ -9,10 +9,11 @@ channel's headers and the member's (conference_member_add_event_data:
 then `Action`.  A profile's `suppress-events` lists actions not to fire
 ("record" stands for all the recording actions, as in FreeSWITCH).
 
-Live-array and other event-channel messages for browsers (Verto) travel on
-the same bus as `CUSTOM conference::event-channel` events: the JSON message in
-the body, its channel in `Event-Channel`; the Verto endpoint delivers them to
-the clients subscribed to that channel.
+Live-array and other event-channel messages for browsers travel on the same
+bus as `CUSTOM verto::broadcast` events - the seam mod_verto offers: the
+channel in `Event-Channel`, the JSON `data` of the message in the body;
+mod_verto sends `{"eventChannel": <channel>, "data": <body>}` as `verto.event`
+to the browsers subscribed to that channel.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 MAINTENANCE = "conference::maintenance"
-EVENT_CHANNEL_SUBCLASS = "conference::event-channel"
+EVENT_CHANNEL_SUBCLASS = "verto::broadcast"  # mod_verto delivers these to event-channel subscribers
 
 _RECORD_ACTIONS = frozenset({"start-recording", "stop-recording", "pause-recording", "resume-recording"})
 
@@ -102,13 +103,13 @@ def fire_member(member: Member, action: str, **extra: str) -> Event | None:
     return member.session.fire("CUSTOM", MAINTENANCE, **headers)
 
 
-def fire_channel(room: Room, channel: str, kind: str, message: dict[str, Any]) -> Event:
-    """An event-channel message (a live-array update, a member's pvtData) for the Verto endpoint."""
+def fire_channel(room: Room, channel: str, kind: str, data: dict[str, Any]) -> Event:
+    """An event-channel message (a live-array update, a member's pvtData) for browsers on `channel`."""
     event = Event.create(
         "CUSTOM",
         EVENT_CHANNEL_SUBCLASS,
         **{"Event-Channel": channel, "Event-Channel-Type": kind, "Conference-Name": room.name},
     )
-    event.body = json.dumps(message, separators=(",", ":"))
+    event.body = json.dumps(data, separators=(",", ":"))
     room.switch.events.fire(event)
     return event

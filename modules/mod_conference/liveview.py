@@ -15,11 +15,14 @@ member list follows: channel `conference-liveArray.<room>@<domain>`, name
     ["0001", "<cid number>", "<cid name>", "<codec>@<rate>", "<status JSON>", {<verto_dvar_*>}, null]
 
 and messages `{"eventChannel": ..., "data": {"action": "add|modify|del|bootObj|clear",
-"name": ..., "hashKey": <uuid>, "wireSerno": n, "data": <row>}}`.  The status is
-the JSON of conference_member_update_status_field (`json-status` is always on
-in current FreeSWITCH).  A member who joins is also sent its channels
-(`conference-liveArray-join` pvtData), on the channel named by its
-`event_channel_cookie` variable or else its uuid.
+"name": ..., "hashKey": <uuid>, "wireSerno": n, "data": <row>}}` (the `data` part
+travels on the bus, see events.py).  The status is the JSON of
+conference_member_update_status_field (`json-status` is always on in current
+FreeSWITCH).  A member who joins is also sent its channels (`eventType`
+"channelPvtData", `pvtData.action` "conference-liveArray-join") on the channel
+named by its `event_channel_cookie` variable (mod_verto sets it to the
+browser's sessid) or else its uuid; `conference <room> la_bootstrap [<sessid>]`
+answers the `bootObj` message a browser asks for after subscribing.
 """
 
 from __future__ import annotations
@@ -278,7 +281,7 @@ class LiveArray:
     def _send(self, action: str, key: str, row: Any) -> None:
         data = {"action": action, "name": self.name, "hashKey": key, "wireSerno": self.serno, "data": row}
         self.serno += 1
-        fire_channel(self.room, self.channel, "liveArray", {"eventChannel": self.channel, "data": data})
+        fire_channel(self.room, self.channel, "liveArray", data)
 
     def add(self, member: Member) -> None:
         self.advertise(member, join=True)
@@ -305,7 +308,7 @@ class LiveArray:
     def clear(self) -> None:
         self.rows.clear()
         data = {"action": "clear", "name": self.name, "wireSerno": -1, "data": {}}
-        fire_channel(self.room, self.channel, "liveArray", {"eventChannel": self.channel, "data": data})
+        fire_channel(self.room, self.channel, "liveArray", data)
 
     def bootstrap(self, sessid: str = "") -> dict[str, Any]:
         """The `bootObj` a browser asks for when it subscribes (switch_live_array_bootstrap)."""
@@ -342,5 +345,4 @@ class LiveArray:
         for name, value in list(self.room.switch.global_vars.items()) + list(session.variables.items()):
             if name.lower().startswith("conference_verto_"):
                 pvt[name[len("conference_verto_") :]] = value
-        message = {"eventChannel": target, "eventType": "channelPvtData", "pvtData": pvt}
-        fire_channel(self.room, target, "channelPvtData", message)
+        fire_channel(self.room, target, "channelPvtData", {"eventType": "channelPvtData", "pvtData": pvt})

@@ -131,6 +131,9 @@ class Events:
     def actions(self) -> list[str]:
         return [e.get("Action") for e in self.events]
 
+    def of_channel_type(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.get("Event-Channel-Type") == kind]
+
     def of(self, action: str) -> list[Event]:
         return [e for e in self.events if e.get("Action") == action]
 

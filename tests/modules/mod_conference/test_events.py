@@ -117,14 +117,14 @@ async def test_suppressed_events_are_not_fired(switch: Switch) -> None:
 
 
 async def test_the_live_array_tracks_members(switch: Switch) -> None:
-    channel_events = Events(switch, subclass="conference::event-channel")
+    channel_events = Events(switch, subclass="verto::broadcast")
     a = await join(switch, "4064", "q64", 1, 500)
     b = await join(switch, "4064", "q64", 2)
     live = room(switch, "q64").live
     assert live.channel == "conference-liveArray.q64@127.0.0.1" and live.name == "q64"
     await wait_until(lambda: live.rows, what="rows")
     messages = [json.loads(e.body) for e in channel_events.events if e.get("Event-Channel") == live.channel]
-    adds = [m["data"] for m in messages if m["data"]["action"] == "add"]
+    adds = [m for m in messages if m["action"] == "add"]
     assert [d["hashKey"] for d in adds] == [m.uuid for m in room(switch, "q64").members]
     row = adds[0]["data"]
     assert (
@@ -136,7 +136,7 @@ async def test_the_live_array_tracks_members(switch: Switch) -> None:
     )
     status = json.loads(row[4])
     assert set(status["audio"]) == {"muted", "deaf", "onHold", "talking", "floor", "energyScore"}
-    assert [m["data"]["wireSerno"] for m in messages] == list(range(len(messages)))
+    assert [m["wireSerno"] for m in messages] == list(range(len(messages)))
     await switch.api("conference q64 mute 2 quiet")
     await wait_until(
         lambda: json.loads(live.rows[room(switch, "q64").members[1].uuid][4])["audio"]["muted"],
@@ -147,20 +147,24 @@ async def test_the_live_array_tracks_members(switch: Switch) -> None:
     ]
     assert pvt[0]["pvtData"]["action"] == "conference-liveArray-join"
     assert pvt[0]["pvtData"]["laChannel"] == live.channel and pvt[0]["pvtData"]["laName"] == "q64"
-    assert pvt[0]["eventChannel"] == room(switch, "q64").members[0].uuid
+    assert pvt[0]["eventType"] == "channelPvtData"
+    assert (
+        channel_events.of_channel_type("channelPvtData")[0].get("Event-Channel")
+        == room(switch, "q64").members[0].uuid
+    )
     boot = json.loads(await switch.api("conference q64 la_bootstrap sess-1"))
     assert boot["eventChannel"] == live.channel and boot["sessid"] == "sess-1"
     assert boot["data"]["action"] == "bootObj" and len(boot["data"]["data"]) == 2
     await a.stop()
     b.session.hangup()
     await wait_until(lambda: len(live.rows) == 1, what="del")
-    dels = [json.loads(e.body)["data"] for e in channel_events.events if '"action":"del"' in e.body]
+    dels = [json.loads(e.body) for e in channel_events.events if '"action":"del"' in e.body]
     assert len(dels) == 1
     await b.stop()
 
 
 async def test_a_moderator_gets_the_moderator_channel(switch: Switch) -> None:
-    channel_events = Events(switch, subclass="conference::event-channel")
+    channel_events = Events(switch, subclass="verto::broadcast")
     caller = await join(switch, "4465", "q65", 1)
     pvt = [
         json.loads(e.body)["pvtData"]

@@ -368,6 +368,8 @@ class SipStack:
         if not data.strip(b"\r\n \t"):
             return  # RFC 5626 4.4.1 keep-alive
         self.stats["received"] += 1
+        if self.answered:
+            self.answered.expire(self.now())
         verdict = check(data, self.policy)
         if verdict.action is Action.ACCEPT:
             message = verdict.message
@@ -395,7 +397,6 @@ class SipStack:
     def _receive_light(self, request: Request, source: Source) -> bool:
         """A request the stack answers itself, outside the transaction machines; False to use them."""
         now = self.now()
-        self.answered.expire(now)
         try:
             key = server_key(request)
             request = stamp_via(request, source.addr)

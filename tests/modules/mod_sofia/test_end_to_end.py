@@ -102,6 +102,18 @@ async def test_pjsua2_phone_registers_and_unregisters(tmp_path: Path, make_phone
         assert await switch.api("sofia_contact 1000@127.0.0.1") == "error/user_not_registered"
 
 
+async def test_pjsua2_phone_registers_over_tcp(tmp_path: Path, make_phone: Callable[..., Phone]) -> None:
+    async with booted_switch(tmp_path) as (switch, internal, _):
+        phone = await asyncio.to_thread(make_phone, "p1003")
+        event = await asyncio.to_thread(
+            phone.register, "1003", "s3cret-1003", f"sip:{LOOPBACK}:{internal};transport=tcp", domain=LOOPBACK, transport="tcp"
+        )
+        assert event is not None and event["code"] == 200
+        regs = await switch.api("sofia status profile internal reg 1003")
+        assert "Registered(TCP" in regs, regs
+        assert "transport=tcp" in (await switch.api("sofia_contact 1003@127.0.0.1")).lower()
+
+
 async def test_pjsua2_phone_with_a_wrong_password_is_refused(tmp_path: Path, make_phone: Callable[..., Phone]) -> None:
     async with booted_switch(tmp_path) as (switch, internal, _):
         phone = await asyncio.to_thread(make_phone, "p1001")

@@ -138,7 +138,11 @@ else:
 
 def start_switch(work: Path, conf: Path, use_uvloop: bool) -> subprocess.Popen[str]:
     script = SERVE.format(
-        root=str(ROOT), conf=str(conf), data=str(work / "data"), sounds=str(ROOT / "sounds"), uvloop=use_uvloop
+        root=str(ROOT),
+        conf=str(conf),
+        data=str(work / "data"),
+        sounds=str(ROOT / "sounds"),
+        uvloop=use_uvloop,
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -193,7 +197,9 @@ def run_step(target: str, port: int, rate: int, duration: float, work: Path, pid
     return Step(target, rate, calls, ok, failed, achieved, cpu_us)
 
 
-def sweep(target: str, port: int, rates: list[int], duration: float, work: Path, pid: int | None) -> list[Step]:
+def sweep(
+    target: str, port: int, rates: list[int], duration: float, work: Path, pid: int | None
+) -> list[Step]:
     steps: list[Step] = []
     for rate in rates:
         step = run_step(target, port, rate, duration, work, pid)
@@ -221,7 +227,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per rate step")
     parser.add_argument("--rates", default="", help="comma-separated rates (default: a ladder)")
     parser.add_argument("--no-uvloop", action="store_true", help="run the switch on stock asyncio")
-    parser.add_argument("--skip", default="", help="comma-separated targets to skip (sipp_uas,kamailio,switch)")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated targets to skip (sipp_uas,kamailio,switch)"
+    )
     args = parser.parse_args()
     duration = 2.0 if args.quick else args.duration
     rates = [int(r) for r in args.rates.split(",") if r] or (

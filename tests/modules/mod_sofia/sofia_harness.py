@@ -227,7 +227,9 @@ class SipClient:
         """REGISTER, answer the 401 with digest credentials: (the 401, the final answer)."""
         self.send(self.register(user, **options))  # type: ignore[arg-type]
         challenge = await self.next_response()
-        auth = digest_answer(challenge, "REGISTER", f"sip:{options.get('domain', LOOPBACK)}:{self.server[1]}", user, password)
+        auth = digest_answer(
+            challenge, "REGISTER", f"sip:{options.get('domain', LOOPBACK)}:{self.server[1]}", user, password
+        )
         self.send(self.register(user, authorization=auth, **options))  # type: ignore[arg-type]
         return challenge, await self.next_response()
 

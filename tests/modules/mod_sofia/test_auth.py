@@ -43,7 +43,9 @@ def make_auth(clock: Clock, events: list[Event] | None = None, **options: object
     )
 
 
-def request(method: str = "REGISTER", user: str = "1000", *, to_user: str | None = None, auth: str = "") -> Request:
+def request(
+    method: str = "REGISTER", user: str = "1000", *, to_user: str | None = None, auth: str = ""
+) -> Request:
     headers = [("Authorization" if method == "REGISTER" else "Proxy-Authorization", auth)] if auth else []
     return make_request(
         method,
@@ -59,14 +61,16 @@ def request(method: str = "REGISTER", user: str = "1000", *, to_user: str | None
 
 def credentials(outcome: AuthOutcome, method: str, user: str, password: str, *, pick: int = 0) -> str:
     challenge = Challenge.from_header(AuthHeader.parse(outcome.headers[pick][1]))
-    return answer(challenge, method=method, uri="sip:127.0.0.1", username=user, password=password).header_value()
+    return answer(
+        challenge, method=method, uri="sip:127.0.0.1", username=user, password=password
+    ).header_value()
 
 
 async def test_a_request_without_credentials_is_challenged_401_md5_qop_auth() -> None:
     auth = make_auth(Clock())
     outcome = await auth.check(request(), SOURCE, REALM)
     assert not outcome.ok and (outcome.status, outcome.reason) == (401, "Unauthorized")
-    (name, value), = outcome.headers
+    ((name, value),) = outcome.headers
     assert name == "WWW-Authenticate"
     assert value.startswith(f'Digest realm="{REALM}", nonce="') and 'algorithm=MD5, qop="auth"' in value
     assert outcome.response == (401, "Unauthorized", outcome.headers)
@@ -89,7 +93,9 @@ async def test_right_password_passes_and_a1_hash_users_pass_too() -> None:
     auth = make_auth(clock)
     for user, password in (("1000", "1234"), ("1002", "secret1002")):
         challenge = await auth.check(request(user=user), SOURCE, REALM)
-        outcome = await auth.check(request(user=user, auth=credentials(challenge, "REGISTER", user, password)), SOURCE, REALM)
+        outcome = await auth.check(
+            request(user=user, auth=credentials(challenge, "REGISTER", user, password)), SOURCE, REALM
+        )
         assert outcome.ok and outcome.user == user and outcome.directory_user is not None
 
 
@@ -97,7 +103,9 @@ async def test_sha256_is_offered_first_when_configured_and_accepted() -> None:
     auth = make_auth(Clock(), algorithms=(Algorithm.SHA256, Algorithm.MD5))
     challenge = await auth.check(request(), SOURCE, REALM)
     assert [h[1].split("algorithm=")[1].split(",")[0] for h in challenge.headers] == ["SHA-256", "MD5"]
-    outcome = await auth.check(request(auth=credentials(challenge, "REGISTER", "1000", "1234")), SOURCE, REALM)
+    outcome = await auth.check(
+        request(auth=credentials(challenge, "REGISTER", "1000", "1234")), SOURCE, REALM
+    )
     assert outcome.ok
 
 
@@ -131,9 +139,13 @@ async def test_the_digest_user_must_be_the_address_of_record() -> None:
     outcome = await auth.check(request(user="1001", to_user="1000", auth=creds), SOURCE, REALM)
     assert outcome.status == 403
     # For an INVITE the identity is the From user.
-    invite = request("INVITE", user="1000", to_user="1001", auth=credentials(challenge, "INVITE", "1001", "1234"))
+    invite = request(
+        "INVITE", user="1000", to_user="1001", auth=credentials(challenge, "INVITE", "1001", "1234")
+    )
     proxy_challenge = await auth.check(request("INVITE"), SOURCE, REALM, kind="proxy")
-    invite = request("INVITE", user="1000", to_user="1001", auth=credentials(proxy_challenge, "INVITE", "1001", "1234"))
+    invite = request(
+        "INVITE", user="1000", to_user="1001", auth=credentials(proxy_challenge, "INVITE", "1001", "1234")
+    )
     assert (await auth.check(invite, SOURCE, REALM, kind="proxy")).status == 403
 
 
@@ -146,10 +158,14 @@ async def test_each_failure_logs_one_fail2ban_line_and_fires_register_failure(
     with caplog.at_level(logging.WARNING, logger="mod_sofia.auth"):
         await auth.check(request(auth=credentials(challenge, "REGISTER", "1000", "bad")), SOURCE, REALM)
     lines = [r.getMessage() for r in caplog.records if r.name == "mod_sofia.auth"]
-    assert lines == ["SIP auth failure (REGISTER) on sofia profile 'internal' for [1000@127.0.0.1] from ip 192.0.2.44"]
+    assert lines == [
+        "SIP auth failure (REGISTER) on sofia profile 'internal' for [1000@127.0.0.1] from ip 192.0.2.44"
+    ]
     (event,) = events
     assert event.subclass == "sofia::register_failure"
-    assert {k: event.get(k) for k in ("profile-name", "to-user", "to-host", "network-ip", "network-port")} == {
+    assert {
+        k: event.get(k) for k in ("profile-name", "to-user", "to-host", "network-ip", "network-port")
+    } == {
         "profile-name": "internal",
         "to-user": "1000",
         "to-host": "127.0.0.1",
@@ -158,7 +174,9 @@ async def test_each_failure_logs_one_fail2ban_line_and_fires_register_failure(
     }
 
 
-async def test_repeated_failures_are_slowed_then_refused_for_the_ban_time(caplog: pytest.LogCaptureFixture) -> None:
+async def test_repeated_failures_are_slowed_then_refused_for_the_ban_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     clock = Clock()
     auth = make_auth(clock, throttle=AuthThrottle(max_failures=3, window=60, ban=300))
     challenge = await auth.check(request(), SOURCE, REALM)
@@ -199,7 +217,9 @@ def test_challenge_realm_rules() -> None:
         cseq=1,
         via=f"SIP/2.0/UDP 192.0.2.1;branch={new_branch()}",
     )
-    assert Authenticator("p", lambda: None, challenge_realm="auto_from").realm_for(invite) == "from.example.com"
+    assert (
+        Authenticator("p", lambda: None, challenge_realm="auto_from").realm_for(invite) == "from.example.com"
+    )
     assert Authenticator("p", lambda: None, challenge_realm="auto_to").realm_for(invite) == "to.example.com"
     assert Authenticator("p", lambda: None, challenge_realm="example.net").realm_for(invite) == "example.net"
 

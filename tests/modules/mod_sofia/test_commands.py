@@ -18,7 +18,9 @@ from .sofia_harness import LOOPBACK, SipClient, booted_switch, gateway_xml
 pytestmark = pytest.mark.timeout(60)
 
 
-async def register(port: int, user: str = "1000", password: str = "1234", transport: str = "udp") -> SipClient:
+async def register(
+    port: int, user: str = "1000", password: str = "1234", transport: str = "udp"
+) -> SipClient:
     client = await SipClient.open((LOOPBACK, port), transport)
     _, ok = await client.register_with_auth(user, password)
     assert ok.status == 200, ok
@@ -34,7 +36,10 @@ async def test_status_lists_profiles_aliases_and_gateways(tmp_path: Path) -> Non
         assert any(line.split() == ["phones", "alias", "internal", "ALIASED"] for line in lines)
         assert f"sip:mod_sofia@127.0.0.1:{external}" in text
         assert lines[-1] == "2 profiles 1 alias"
-        assert f"sip udp 127.0.0.1:{internal}" in switch.listeners and f"sip tcp 127.0.0.1:{internal}" in switch.listeners
+        assert (
+            f"sip udp 127.0.0.1:{internal}" in switch.listeners
+            and f"sip tcp 127.0.0.1:{internal}" in switch.listeners
+        )
 
 
 async def test_status_profile_and_its_registrations(tmp_path: Path) -> None:
@@ -45,7 +50,9 @@ async def test_status_profile_and_its_registrations(tmp_path: Path) -> None:
         assert "REGISTRATIONS    \t1" in text and "CODECS IN        \tPCMU,PCMA" in text
         regs = await switch.api("sofia status profile internal reg")
         assert regs.startswith("Registrations:\n=====")
-        assert "User:       \t1000@127.0.0.1" in regs and "Status:     \tRegistered(UDP)(unknown) EXP(" in regs
+        assert (
+            "User:       \t1000@127.0.0.1" in regs and "Status:     \tRegistered(UDP)(unknown) EXP(" in regs
+        )
         assert f"Port:       \t{client.port}" in regs and "Total items returned: 1" in regs
         assert "Total items returned: 0" in await switch.api("sofia status profile internal reg 1001")
         assert "Total items returned: 1" in await switch.api("sofia status profile phones reg 1000@127.0.0.1")
@@ -59,7 +66,12 @@ async def test_sofia_contact_returns_dial_strings_for_every_contact(tmp_path: Pa
         first = await register(internal)
         second = await register(internal)
         expected = {f"sofia/internal/sip:1000@127.0.0.1:{c.port}" for c in (first, second)}
-        for form in ("1000@127.0.0.1", "*/1000@127.0.0.1", "internal/1000@127.0.0.1", "phones/1000@127.0.0.1"):
+        for form in (
+            "1000@127.0.0.1",
+            "*/1000@127.0.0.1",
+            "internal/1000@127.0.0.1",
+            "phones/1000@127.0.0.1",
+        ):
             assert set((await switch.api(f"sofia_contact {form}")).split(",")) == expected, form
         assert await switch.api("sofia_contact nosuch/1000@127.0.0.1") == "error/facility_not_subscribed"
         expanded = await switch.expand("${sofia_contact(*/1000@127.0.0.1)}")
@@ -83,9 +95,16 @@ async def test_sofia_contact_keeps_the_nat_path(tmp_path: Path) -> None:
 async def test_gateway_status_and_rescan(tmp_path: Path) -> None:
     async with booted_switch(tmp_path) as (switch, internal, external):
         assert await switch.api("sofia status gateway prov") == "Invalid Gateway!\n"
-        gateway = gateway_xml("prov", f"127.0.0.1:{internal}", "1003", "s3cret-1003", **{"from-domain": LOOPBACK})
-        (switch.conf_dir / "sip_profiles" / "external" / "prov.xml").write_text(f"<include>\n{gateway}\n</include>\n")
-        assert await switch.api("sofia profile external rescan reloadxml") == "Reload XML [Success]\n+OK scan complete\n"
+        gateway = gateway_xml(
+            "prov", f"127.0.0.1:{internal}", "1003", "s3cret-1003", **{"from-domain": LOOPBACK}
+        )
+        (switch.conf_dir / "sip_profiles" / "external" / "prov.xml").write_text(
+            f"<include>\n{gateway}\n</include>\n"
+        )
+        assert (
+            await switch.api("sofia profile external rescan reloadxml")
+            == "Reload XML [Success]\n+OK scan complete\n"
+        )
         for _ in range(100):
             if "\tREGED" in await switch.api("sofia status"):
                 break
@@ -155,13 +174,17 @@ def test_refusal_names_the_users_that_still_have_the_default_password(tmp_path: 
     from .sofia_harness import make_conf
 
     conf = make_conf(tmp_path, 15698, 15699)
-    holder = ConfigHolder(conf, {"sounds_dir": str(tmp_path), "base_dir": str(tmp_path), "conf_dir": str(conf)})
+    holder = ConfigHolder(
+        conf, {"sounds_dir": str(tmp_path), "base_dir": str(tmp_path), "conf_dir": str(conf)}
+    )
     assert holder.load_initial().ok
     directory = Directory(holder.current)
     public = ProfileSettings(name="internal", sip_ip="192.0.2.10", sip_port=5060)
     reason = refusal(public, directory)
     assert reason is not None
-    assert reason.startswith("refusing to listen on 192.0.2.10:5060 (sofia profile internal): 2 directory users")
+    assert reason.startswith(
+        "refusing to listen on 192.0.2.10:5060 (sofia profile internal): 2 directory users"
+    )
     assert "1000@127.0.0.1, 1001@127.0.0.1" in reason and "1002" not in reason and "1003" not in reason
     assert refusal(ProfileSettings(name="internal", sip_ip="127.0.0.1"), directory) is None
 

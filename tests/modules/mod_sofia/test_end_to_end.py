@@ -45,10 +45,15 @@ def custom_events(switch: object, subclass: str) -> list[Event]:
 async def test_sipp_registers_with_digest_auth(tmp_path: Path, make_sipp: Callable[..., Sipp]) -> None:
     async with booted_switch(tmp_path) as (switch, internal, _):
         registered = custom_events(switch, "sofia::register")
-        sipp = make_sipp("register_auth", f"{LOOPBACK}:{internal}", service="1000", auth_user="1000", auth_password="1234")
+        sipp = make_sipp(
+            "register_auth", f"{LOOPBACK}:{internal}", service="1000", auth_user="1000", auth_password="1234"
+        )
         result = await asyncio.to_thread(sipp.run)
         result.assert_ok(calls=1)
-        assert await switch.api("sofia_contact 1000@127.0.0.1") == f"sofia/internal/sip:1000@127.0.0.1:{sipp.local_port};transport=UDP"
+        assert (
+            await switch.api("sofia_contact 1000@127.0.0.1")
+            == f"sofia/internal/sip:1000@127.0.0.1:{sipp.local_port};transport=UDP"
+        )
         assert registered and registered[0].get("user-agent") == "sipp register_auth"
 
 
@@ -58,18 +63,26 @@ async def test_sipp_with_a_wrong_password_is_refused_and_logged(
     async with booted_switch(tmp_path) as (switch, internal, _):
         failures = custom_events(switch, "sofia::register_failure")
         sipp = make_sipp(
-            "register_wrong_password", f"{LOOPBACK}:{internal}", service="1001", auth_user="1001", auth_password="nope"
+            "register_wrong_password",
+            f"{LOOPBACK}:{internal}",
+            service="1001",
+            auth_user="1001",
+            auth_password="nope",
         )
         with caplog.at_level(logging.WARNING, logger="mod_sofia.auth"):
             result = await asyncio.to_thread(sipp.run)
         result.assert_ok(calls=1)
-        expected = "SIP auth failure (REGISTER) on sofia profile 'internal' for [1001@127.0.0.1] from ip 127.0.0.1"
+        expected = (
+            "SIP auth failure (REGISTER) on sofia profile 'internal' for [1001@127.0.0.1] from ip 127.0.0.1"
+        )
         assert expected in [r.getMessage() for r in caplog.records]
         assert failures and failures[0].get("network-port") == str(sipp.local_port)
         assert await switch.api("sofia_contact 1001@127.0.0.1") == "error/user_not_registered"
 
 
-async def test_sipp_registrations_at_a_steady_rate_all_succeed(tmp_path: Path, make_sipp: Callable[..., Sipp]) -> None:
+async def test_sipp_registrations_at_a_steady_rate_all_succeed(
+    tmp_path: Path, make_sipp: Callable[..., Sipp]
+) -> None:
     async with booted_switch(tmp_path) as (switch, internal, _):
         sipp = make_sipp(
             "register_auth",
@@ -85,10 +98,14 @@ async def test_sipp_registrations_at_a_steady_rate_all_succeed(tmp_path: Path, m
         result.assert_ok(calls=200)
 
 
-async def test_pjsua2_phone_registers_and_unregisters(tmp_path: Path, make_phone: Callable[..., Phone]) -> None:
+async def test_pjsua2_phone_registers_and_unregisters(
+    tmp_path: Path, make_phone: Callable[..., Phone]
+) -> None:
     async with booted_switch(tmp_path) as (switch, internal, _):
         phone = await asyncio.to_thread(make_phone, "p1000")
-        event = await asyncio.to_thread(phone.register, "1000", "1234", f"sip:{LOOPBACK}:{internal}", domain=LOOPBACK)
+        event = await asyncio.to_thread(
+            phone.register, "1000", "1234", f"sip:{LOOPBACK}:{internal}", domain=LOOPBACK
+        )
         assert event is not None and event["code"] == 200
         contact = await switch.api("sofia_contact 1000@127.0.0.1")
         assert contact.startswith(f"sofia/internal/sip:1000@127.0.0.1:{phone.sip_port}")
@@ -106,7 +123,12 @@ async def test_pjsua2_phone_registers_over_tcp(tmp_path: Path, make_phone: Calla
     async with booted_switch(tmp_path) as (switch, internal, _):
         phone = await asyncio.to_thread(make_phone, "p1003")
         event = await asyncio.to_thread(
-            phone.register, "1003", "s3cret-1003", f"sip:{LOOPBACK}:{internal};transport=tcp", domain=LOOPBACK, transport="tcp"
+            phone.register,
+            "1003",
+            "s3cret-1003",
+            f"sip:{LOOPBACK}:{internal};transport=tcp",
+            domain=LOOPBACK,
+            transport="tcp",
         )
         assert event is not None and event["code"] == 200
         regs = await switch.api("sofia status profile internal reg 1003")
@@ -114,11 +136,15 @@ async def test_pjsua2_phone_registers_over_tcp(tmp_path: Path, make_phone: Calla
         assert "transport=tcp" in (await switch.api("sofia_contact 1003@127.0.0.1")).lower()
 
 
-async def test_pjsua2_phone_with_a_wrong_password_is_refused(tmp_path: Path, make_phone: Callable[..., Phone]) -> None:
+async def test_pjsua2_phone_with_a_wrong_password_is_refused(
+    tmp_path: Path, make_phone: Callable[..., Phone]
+) -> None:
     async with booted_switch(tmp_path) as (switch, internal, _):
         phone = await asyncio.to_thread(make_phone, "p1001")
         with pytest.raises(Exception, match="403"):
-            await asyncio.to_thread(phone.register, "1001", "wrong", f"sip:{LOOPBACK}:{internal}", domain=LOOPBACK)
+            await asyncio.to_thread(
+                phone.register, "1001", "wrong", f"sip:{LOOPBACK}:{internal}", domain=LOOPBACK
+            )
 
 
 async def test_sipsak_options_ping_is_answered(tmp_path: Path) -> None:
@@ -140,7 +166,9 @@ async def test_gateway_registers_to_kamailio_and_is_reachable_through_it(
     tmp_path: Path, make_kamailio: Callable[..., Kamailio]
 ) -> None:
     provider = await asyncio.to_thread(make_kamailio, {"gwuser": "gwpass"})
-    gateway = gateway_xml("kam", f"127.0.0.1:{provider.port}", "gwuser", "gwpass", **{"expire-seconds": "120"})
+    gateway = gateway_xml(
+        "kam", f"127.0.0.1:{provider.port}", "gwuser", "gwpass", **{"expire-seconds": "120"}
+    )
     async with booted_switch(tmp_path, gateways={"kam": gateway}) as (switch, _, external):
         runtime = runtime_of(switch)
         assert runtime is not None

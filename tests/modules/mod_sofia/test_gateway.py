@@ -72,7 +72,12 @@ def test_the_state_table_walks_freeswitch_states_and_refuses_the_rest() -> None:
     machine = GatewayMachine("g", lambda old, new, status, phrase: changes.append((old.value, new.value)))
     for event in ("register", "ok", "confirmed", "refresh", "register", "failed", "wait", "retry"):
         machine.fire(event)
-    assert changes[:4] == [("UNREGED", "TRYING"), ("TRYING", "REGISTER"), ("REGISTER", "REGED"), ("REGED", "UNREGED")]
+    assert changes[:4] == [
+        ("UNREGED", "TRYING"),
+        ("TRYING", "REGISTER"),
+        ("REGISTER", "REGED"),
+        ("REGED", "UNREGED"),
+    ]
     assert machine.state is GatewayState.UNREGED
     with pytest.raises(InvalidTransition, match="no transition for ok in UNREGED"):
         machine.fire("ok")
@@ -84,7 +89,10 @@ async def profiles() -> AsyncIterator[Callable[..., object]]:
     started: list[SofiaProfile] = []
 
     async def start(
-        name: str, gateways: tuple[GatewaySettings, ...] = (), events: list[Event] | None = None, min_expires: int = 1
+        name: str,
+        gateways: tuple[GatewaySettings, ...] = (),
+        events: list[Event] | None = None,
+        min_expires: int = 1,
     ) -> SofiaProfile:
         settings = ProfileSettings(
             name=name,
@@ -171,7 +179,10 @@ async def test_a_failing_gateway_waits_and_delays_no_other(profiles: Callable) -
 
 async def test_a_challenge_for_another_realm_is_not_answered(profiles: Callable) -> None:
     provider = await profiles("provider")
-    external = await profiles("external", (account("strict", provider.stack.local[1], realm="sip.example.com", **{"from-domain": LOOPBACK}),))
+    external = await profiles(
+        "external",
+        (account("strict", provider.stack.local[1], realm="sip.example.com", **{"from-domain": LOOPBACK}),),
+    )
     gateway = external.gateway("strict")
     await wait_state(gateway, GatewayState.FAIL_WAIT)
     assert gateway.last_status == 401
@@ -204,7 +215,9 @@ async def test_pings_move_a_non_registering_gateway_up_and_down(profiles: Callab
 
 async def test_stopping_unregisters_and_commands_register_again(profiles: Callable) -> None:
     provider = await profiles("provider")
-    external = await profiles("external", (account("prov", provider.stack.local[1], **{"expire-seconds": "3"}),))
+    external = await profiles(
+        "external", (account("prov", provider.stack.local[1], **{"expire-seconds": "3"}),)
+    )
     gateway = external.gateway("prov")
     await wait_state(gateway, GatewayState.REGED)
     assert gateway.freq == 3
@@ -220,7 +233,9 @@ async def test_stopping_unregisters_and_commands_register_again(profiles: Callab
 
 async def test_a_gateway_asks_again_for_the_registrars_min_expires(profiles: Callable) -> None:
     provider = await profiles("provider", min_expires=120)
-    external = await profiles("external", (account("prov", provider.stack.local[1], **{"expire-seconds": "30"}),))
+    external = await profiles(
+        "external", (account("prov", provider.stack.local[1], **{"expire-seconds": "30"}),)
+    )
     gateway = external.gateway("prov")
     await wait_state(gateway, GatewayState.REGED)
     assert gateway.freq == 120
@@ -229,7 +244,9 @@ async def test_a_gateway_asks_again_for_the_registrars_min_expires(profiles: Cal
 async def test_a_short_registration_is_refreshed_before_it_runs_out(profiles: Callable) -> None:
     provider_events: list[Event] = []
     provider = await profiles("provider", events=provider_events)
-    external = await profiles("external", (account("prov", provider.stack.local[1], **{"expire-seconds": "3"}),))
+    external = await profiles(
+        "external", (account("prov", provider.stack.local[1], **{"expire-seconds": "3"}),)
+    )
     await wait_state(external.gateway("prov"), GatewayState.REGED)
     await asyncio.sleep(1.5)  # refreshed 2 s before the 3 s run out
     registers = [e for e in provider_events if e.subclass == "sofia::register"]

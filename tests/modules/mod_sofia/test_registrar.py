@@ -75,10 +75,17 @@ async def test_register_is_challenged_then_bound_with_contact_expires_and_date(r
     assert ok.status == 200 and ok.get("Date")
     assert contacts_of(ok) == [f"<sip:1000@127.0.0.1:{client.port}>;expires=300"]
     (record,) = await profile.contacts("1000", LOOPBACK)
-    assert (record.user, record.realm, record.network_port, record.nat) == ("1000", LOOPBACK, client.port, False)
+    assert (record.user, record.realm, record.network_port, record.nat) == (
+        "1000",
+        LOOPBACK,
+        client.port,
+        False,
+    )
     assert record.contact == f'"user" <sip:1000@127.0.0.1:{client.port}>'
     (event,) = [e for e in events if e.subclass == "sofia::register"]
-    assert {k: event.get(k) for k in ("profile-name", "from-user", "from-host", "expires", "status", "username")} == {
+    assert {
+        k: event.get(k) for k in ("profile-name", "from-user", "from-host", "expires", "status", "username")
+    } == {
         "profile-name": "internal",
         "from-user": "1000",
         "from-host": LOOPBACK,
@@ -142,7 +149,9 @@ async def test_one_registration_per_user_when_multiple_registrations_is_false(ru
     await first.register_with_auth("1000", "1234")
     _, ok = await second.register_with_auth("1000", "1234")
     (record,) = await profile.contacts("1000", LOOPBACK)
-    assert record.network_port == second.port and contacts_of(ok) == [f"<sip:1000@127.0.0.1:{second.port}>;expires=300"]
+    assert record.network_port == second.port and contacts_of(ok) == [
+        f"<sip:1000@127.0.0.1:{second.port}>;expires=300"
+    ]
     first.close()
     second.close()
 

@@ -98,7 +98,9 @@ def invite(client: SipClient, **kw: object) -> bytes:
     ).replace(b"Content-Length", b"Content-Type: application/sdp\r\nContent-Length")
 
 
-async def test_options_outside_a_dialog_is_answered_200_with_capabilities(stack: SipStack, client: SipClient) -> None:
+async def test_options_outside_a_dialog_is_answered_200_with_capabilities(
+    stack: SipStack, client: SipClient
+) -> None:
     client.send(client.request("OPTIONS", "sip:anyone@127.0.0.1"))
     response = await client.next_response()
     assert response.status == 200
@@ -218,7 +220,9 @@ async def test_register_goes_to_the_registrar_not_the_call_layer(stack: SipStack
     assert handler_of(stack).requests == []
 
 
-async def test_unknown_auth_scheme_is_rejected_401_with_a_fresh_challenge(stack: SipStack, client: SipClient) -> None:
+async def test_unknown_auth_scheme_is_rejected_401_with_a_fresh_challenge(
+    stack: SipStack, client: SipClient
+) -> None:
     client.send(client.register("1000", authorization="NewAuth foo=bar"))
     response = await client.next_response()
     assert response.status == 401 and "Digest" in (response.get("WWW-Authenticate") or "")

@@ -68,7 +68,8 @@ def judged(tokens: list[str], method: str, responses: list[Response]) -> bool:
         if token == "auth" and statuses <= {401, 407}:
             return True
         if token == "accept" and all(
-            s != 400 and s < 500 and not (s < 300 and method in ("INVITE", "REGISTER", "MESSAGE")) for s in statuses
+            s != 400 and s < 500 and not (s < 300 and method in ("INVITE", "REGISTER", "MESSAGE"))
+            for s in statuses
         ):
             return True
         if token == "two-messages":

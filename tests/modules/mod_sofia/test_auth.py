@@ -232,3 +232,13 @@ async def test_replayed_credentials_are_refused_but_users_sharing_a_nonce_are_no
     assert (await auth.check(first, SOURCE, REALM)).status == 403  # same nc again: a replay
     other = request(user="1001", auth=credentials(challenge, "REGISTER", "1001", "1234"))
     assert (await auth.check(other, SOURCE, REALM)).ok
+
+
+async def test_an_a1_hash_user_answering_sha256_is_asked_again_for_md5() -> None:
+    auth = make_auth(Clock(), algorithms=(Algorithm.SHA256, Algorithm.MD5))
+    challenge = await auth.check(request(user="1002"), SOURCE, REALM)
+    sha = request(user="1002", auth=credentials(challenge, "REGISTER", "1002", "secret1002", pick=0))
+    again = await auth.check(sha, SOURCE, REALM)
+    assert again.status == 401 and [h[1].split("algorithm=")[1][:3] for h in again.headers] == ["MD5"]
+    md5 = request(user="1002", auth=credentials(again, "REGISTER", "1002", "secret1002"))
+    assert (await auth.check(md5, SOURCE, REALM)).ok

@@ -270,3 +270,21 @@ async def test_many_phones_register_at_once(running: Callable) -> None:
     assert len(await profile.contacts("1001", LOOPBACK)) == 20
     for client in clients:
         client.close()
+
+
+async def test_a_password_guesser_is_slowed_then_refused(running: Callable) -> None:
+    profile = await running(
+        replace(SETTINGS, auth_fail_max=3, auth_fail_window_sec=60, auth_fail_ban_sec=300)
+    )
+    client = await client_for(profile)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _ in range(3):
+        _, refused = await client.register_with_auth("1000", "guess")
+        assert refused.status == 403
+    assert loop.time() - started >= 1.4  # 0 + 0.5 + 1.0 s of slowing down
+    client.send(client.register("1000"))
+    blocked = await client.next_response()
+    assert blocked.status == 403 and blocked.get("WWW-Authenticate") is None  # refused, not challenged
+    assert profile.auth.throttle.blocked("127.0.0.1", profile.auth.clock())
+    client.close()

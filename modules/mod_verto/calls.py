@@ -37,7 +37,9 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from switchcore.causes import HangupCause
+from switchcore.errors import CallError
 from switchcore.events import Event
+from switchcore.media.codec import CodecSpec
 from switchcore.media.sources import FrameSource, open_source
 from switchcore.profile import CallerProfile
 from switchcore.session import Session
@@ -313,7 +315,7 @@ class VertoCall:
             return False
         self._cancel_expiry()
         self._event(CallEvent.REATTACH)
-        media = VertoMedia(self.policy, self.service.switch.clock, self.on_dtmf)
+        media = self.calls.new_media(self.policy, self)
         try:
             sdp = await media.offer()
         except Exception:
@@ -339,6 +341,16 @@ class VertoCalls:
         self.by_id: dict[str, VertoCall] = {}
         self.detached_total = 0
         self.calls_total = 0
+
+    def find_codec(self, name: str, rate: int) -> CodecSpec | None:
+        return self.service.switch.registry.find_codec(name, rate, 1)
+
+    def policy(self, wanted: WebRtcPolicy) -> WebRtcPolicy:
+        """The profile's codecs the switch has loaded; MediaError when it has none of them."""
+        return wanted.available(self.find_codec)
+
+    def new_media(self, policy: WebRtcPolicy, call: VertoCall) -> VertoMedia:
+        return VertoMedia(policy, self.service.switch.clock, self.find_codec, call.on_dtmf)
 
     def forget(self, call: VertoCall) -> None:
         if self.by_id.get(call.call_id) is call:
@@ -376,19 +388,22 @@ class VertoCalls:
         if call_id in self.by_id or call_id in switch.sessions:
             raise RpcError(Code.SESSION_ERROR, "CALL EXISTS", callID=call_id)
         settings = client.profile.settings
-        policy = WebRtcPolicy(settings.rtp_ip, settings.ext_rtp_ip, settings.inbound_codecs)
-        call = VertoCall(self, call_id, "inbound", client.sessid, policy)
-        call.owner_uid = client.uid
-        media = VertoMedia(policy, switch.clock, call.on_dtmf)
         try:
-            await media.answer(sdp)
+            policy = self.policy(WebRtcPolicy(settings.rtp_ip, settings.ext_rtp_ip, settings.inbound_codecs))
+            call = VertoCall(self, call_id, "inbound", client.sessid, policy)
+            media = self.new_media(policy, call)
+            try:
+                await media.answer(sdp)
+            except MediaError:
+                await media.close()
+                raise
         except MediaError as exc:
-            await media.close()
             cause = HangupCause.INCOMPATIBLE_DESTINATION
             log.info("[%s] refusing verto.invite from %s: %s", call_id, client.uid, exc)
             raise RpcError(
                 Code.SESSION_ERROR, "CALL ERROR", callID=call_id, causeCode=int(cause), cause=cause.name
             ) from None
+        call.owner_uid = client.uid
         call.driver.attach(media)
         session = self._inbound_session(client, call, dialog)
         call.session = session
@@ -462,7 +477,10 @@ class VertoCalls:
         """A ringing outbound leg to every socket in `targets` (verto.rtc/...)."""
         first = targets[0]
         settings = first.profile.settings
-        policy = WebRtcPolicy(settings.rtp_ip, settings.ext_rtp_ip, settings.outbound_codecs)
+        try:
+            policy = self.policy(WebRtcPolicy(settings.rtp_ip, settings.ext_rtp_ip, settings.outbound_codecs))
+        except MediaError as exc:
+            raise CallError(HangupCause.INCOMPATIBLE_DESTINATION, str(exc)) from None
         session_uuid = variables.get("origination_uuid") or str(uuidlib.uuid4())
         call = VertoCall(self, session_uuid, "outbound", "", policy)
         call.owner_uid = first.uid
@@ -498,7 +516,7 @@ class VertoCalls:
         self.calls_total += 1
         session.start()
         for client in targets:
-            media = VertoMedia(policy, self.service.switch.clock, call.on_dtmf)
+            media = self.new_media(policy, call)
             try:
                 sdp = await media.offer()
             except Exception:

@@ -5,17 +5,24 @@ SDP travels inside the JSON-RPC messages (`verto.invite`, `verto.answer`,
 `verto.media`, `verto.attach`), and the audio meets the core as L16 at the
 channel's rate (48 kHz for Opus, 8 kHz for PCMU/PCMA).
 
-Timing: the switch's media clock paces both directions.  `read_frame` waits
-for a tick and hands out one 20 ms frame of what the browser sent (silence when
-nothing came), and the track aiortc sends from (`SwitchTrack.recv`) also waits
-for a tick and takes the next frame the session wrote.  What the browser sends
-is decoded by aiortc's receiver thread; a reader task cuts it into 20 ms frames
-and keeps at most `INBOX_FRAMES` of them, so a late reader loses the oldest
-audio rather than growing a backlog.
+aiortc does the transport (ICE, DTLS, SRTP, RTCP); the audio itself takes the
+switch's own path, as a SIP leg's does.  Received RTP is taken off aiortc's
+receive path before its jitter buffer and decoder thread: the payloads go into
+the core's `JitterBuffer` and are decoded with the registry's codec (mod_opus,
+the built-in G.711) when the session reads.  What the session writes is
+encoded the same way and handed to aiortc's sender as ready payloads (its
+`pack` path), or passed through untouched when the frame already carries a
+payload of our codec (echo, or a bridge to another Opus leg).  That keeps one
+call's media in the event loop, without a thread hop per frame.
 
-DTMF: RFC 4733 telephone-event packets are taken off the receive path before
-aiortc's decoder sees them and fed to the core's `DtmfReceiver`; `verto.info`
-digits arrive through calls.py.
+Timing: the switch's media clock paces both directions.  `read_frame` waits
+for a tick and decodes one 20 ms packet (concealing a lost one, silence before
+the first), and the track aiortc sends from (`SwitchTrack.recv`) also waits for
+a tick and takes the next payload the session wrote (comfort silence when there
+is none).
+
+DTMF: RFC 4733 telephone-event packets are taken off the same receive path and
+fed to the core's `DtmfReceiver`; `verto.info` digits arrive through calls.py.
 """
 
 from __future__ import annotations
@@ -30,7 +37,6 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import av
 import numpy as np
 from aiortc import (
     MediaStreamTrack,
@@ -44,8 +50,10 @@ from aiortc.mediastreams import MediaStreamError
 
 from switchcore.causes import HangupCause
 from switchcore.media.clock import ClockStopped, MediaClock
+from switchcore.media.codec import CodecSpec, Decoder, Encoder
 from switchcore.media.convert import FrameConverter
-from switchcore.media.frame import Frame, Samples
+from switchcore.media.frame import Encoded, Frame, FrameFlag
+from switchcore.media.jitter import JitterBuffer
 from switchcore.media.rtp import DtmfReceiver, RtpError, RtpPacket
 from switchcore.media.sources import FrameSource, SourceError
 
@@ -53,9 +61,9 @@ from .ice import TELEPHONE_EVENT, announce_address, audio_codecs, filter_candida
 
 log = logging.getLogger("mod_verto.media")
 
-INBOX_FRAMES = 8  # 160 ms of what the browser sent, at most
 OUTBOX_FRAMES = 8  # 160 ms of what we send, at most
 CODEC_RATES = {"OPUS": 48000, "PCMU": 8000, "PCMA": 8000}
+CodecFinder = Callable[[str, int], CodecSpec | None]
 
 
 class MediaError(Exception):
@@ -70,6 +78,13 @@ class WebRtcPolicy:
     ext_rtp_ip: str = ""
     codecs: tuple[str, ...] = ("OPUS", "PCMU", "PCMA")
 
+    def available(self, find: CodecFinder) -> WebRtcPolicy:
+        """Only the codecs the switch has loaded (OPUS needs mod_opus); MediaError when none is."""
+        codecs = tuple(c for c in self.codecs if find(c, CODEC_RATES[c]) is not None)
+        if not codecs:
+            raise MediaError(f"none of {', '.join(self.codecs)} is loaded")
+        return WebRtcPolicy(self.rtp_ip, self.ext_rtp_ip, codecs)
+
 
 def _preferences(codecs: tuple[str, ...]) -> list[Any]:
     capabilities = RTCRtpSender.getCapabilities("audio").codecs
@@ -78,87 +93,98 @@ def _preferences(codecs: tuple[str, ...]) -> list[Any]:
     return wanted
 
 
-def to_mono(frame: av.AudioFrame) -> tuple[Samples, int]:
-    """A decoded frame's samples as mono int16, and its rate."""
-    if frame.format.name != "s16":
-        frame = av.AudioResampler(format="s16", layout="mono", rate=frame.sample_rate).resample(frame)[0]
-    samples = frame.to_ndarray().reshape(-1)
-    channels = len(frame.layout.channels)
-    if channels == 2:
-        mixed = (samples[0::2].astype(np.int32) + samples[1::2].astype(np.int32)) >> 1
-        samples = mixed.astype(np.int16)
-    elif channels > 2:
-        samples = samples.reshape(-1, channels).mean(axis=1).astype(np.int16)
-    return samples.astype(np.int16, copy=False), frame.sample_rate
+@dataclass(frozen=True, slots=True)
+class OutPacket:
+    """One encoded payload for aiortc's sender, which packs it as is (`bytes(p)`, `p.pts`, `p.time_base`)."""
+
+    payload: bytes
+    pts: int
+    time_base: fractions.Fraction
+
+    def __bytes__(self) -> bytes:
+        return self.payload
 
 
 class SwitchTrack(MediaStreamTrack):
-    """The audio we send the browser: one frame per clock tick, what the session wrote or silence."""
+    """The audio we send the browser: one payload per clock tick, what the session wrote or silence."""
 
     kind = "audio"
 
-    def __init__(self, clock: MediaClock, rate: int) -> None:
+    def __init__(self, clock: MediaClock) -> None:
         super().__init__()
         self.clock = clock
-        self.rate = rate
-        self.queue: deque[Samples] = deque(maxlen=OUTBOX_FRAMES)
+        self.queue: deque[bytes] = deque(maxlen=OUTBOX_FRAMES)
+        self.silence = b""
+        self._step = 960
+        self._time_base = fractions.Fraction(1, 48000)
         self._pts = 0
+        self._ready = asyncio.Event()
         self.frames_sent = 0
 
-    def set_rate(self, rate: int) -> None:
-        if rate != self.rate:
-            self.rate = rate
-            self.queue.clear()
+    def set_codec(self, clock_rate: int, silence: bytes) -> None:
+        """Start (or switch) to a codec: 20 ms steps of its RTP clock, and its silence payload."""
+        self._step = clock_rate // 50
+        self._time_base = fractions.Fraction(1, clock_rate)
+        self.silence = silence
+        self.queue.clear()
+        self._ready.set()
 
-    def push(self, samples: Samples) -> None:
-        self.queue.append(samples)
+    def push(self, payload: bytes) -> None:
+        self.queue.append(payload)
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> OutPacket:  # type: ignore[override]
         if self.readyState != "live":
             raise MediaStreamError
         try:
+            await self._ready.wait()
             await self.clock.tick()
         except ClockStopped:
             self.stop()
             raise MediaStreamError from None
-        n = self.rate // 50
-        samples = self.queue.popleft() if self.queue else np.zeros(n, dtype=np.int16)
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = self.rate
-        frame.pts = self._pts
-        frame.time_base = fractions.Fraction(1, self.rate)
-        self._pts += len(samples)
+        payload = self.queue.popleft() if self.queue else self.silence
+        packet = OutPacket(payload, self._pts, self._time_base)
+        self._pts += self._step
         self.frames_sent += 1
-        return frame
+        return packet
 
 
 class VertoMedia:
-    """One RTCPeerConnection and the PCM on both sides of it."""
+    """One RTCPeerConnection and the codec path on both sides of it."""
 
     def __init__(
         self,
         policy: WebRtcPolicy,
         clock: MediaClock,
+        find_codec: CodecFinder,
         on_dtmf: Callable[[str, int], None] | None = None,
     ) -> None:
-        self.policy = policy
+        self.policy = policy.available(find_codec)
         self.clock = clock
+        self.find_codec = find_codec
         self.on_dtmf = on_dtmf
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.codec = policy.codecs[0]
+        self.codec = self.policy.codecs[0]
         self.rate = CODEC_RATES[self.codec]
-        self.track = SwitchTrack(clock, self.rate)
+        self.track = SwitchTrack(clock)
         self.transceiver: RTCRtpTransceiver | None = None
         self.local_sdp = ""
         self.remote_sdp = ""
         self.frames_in = 0
-        self.frames_dropped = 0
+        self.frames_out = 0
+        self.plc_frames = 0
+        self.passthrough_frames = 0
         self.dtmf_digits = 0
-        self._inbox: deque[Frame] = deque(maxlen=INBOX_FRAMES)
-        self._pending = np.zeros(0, dtype=np.int16)
+        self.heard_audio = False
+        self._encoder: Encoder | None = None
+        self._decoder: Decoder | None = None
+        self._jitter: JitterBuffer | None = None
+        self._audio_pts: frozenset[int] = frozenset()
+        self._samples = 960  # PCM samples in 20 ms
+        self._pcm_in = np.zeros(0, dtype=np.int16)
         self._converters: dict[tuple[int, int], FrameConverter] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._dtmf: dict[int, DtmfReceiver] = {}
+        self._intercepting = False
         self._closed = False
         self.pc.on("track", self._on_track)
 
@@ -207,34 +233,57 @@ class VertoMedia:
         chosen = first_codec(answer_sdp)
         if chosen is None or chosen[0] not in CODEC_RATES:
             raise MediaError("no common audio codec")
-        self.codec = chosen[0]
-        self.rate = CODEC_RATES[self.codec]
-        self.track.set_rate(self.rate)
-        self._watch_dtmf()
-
-    def _watch_dtmf(self) -> None:
-        """Take RFC 4733 packets off the receive path (aiortc would hand them to a decoder)."""
-        transceiver = self.transceiver
-        if transceiver is None:
-            return
+        spec = self.find_codec(chosen[0], CODEC_RATES[chosen[0]])
+        if spec is None:
+            raise MediaError(f"codec {chosen[0]} is not loaded")
+        self.codec, self.rate = spec.name, spec.rate
+        self._samples = spec.rate // 50
+        self._encoder = spec.make_encoder({})
+        self._decoder = spec.make_decoder({})
+        self._jitter = JitterBuffer(2, 8, spec.clock_rate // 50, spec.clock_rate)
+        self._audio_pts = frozenset(
+            pt
+            for sdp in (self.local_sdp, self.remote_sdp)
+            for pt, name, _ in audio_codecs(sdp)
+            if name == spec.name
+        )
         for sdp in (self.local_sdp, self.remote_sdp):
             for pt, name, rate in audio_codecs(sdp):
                 if name == "TELEPHONE-EVENT" and pt not in self._dtmf:
                     self._dtmf[pt] = DtmfReceiver(rate)
-        if not self._dtmf:
+        self.track.set_codec(spec.clock_rate, self._encoder.encode(np.zeros(self._samples, dtype=np.int16)))
+        self._intercept()
+
+    def _intercept(self) -> None:
+        """Take our codec's and telephone-event packets off aiortc's receive path (its jitter buffer
+        and decoder thread never see them); anything else goes on as before."""
+        transceiver = self.transceiver
+        if transceiver is None or self._intercepting:
             return
+        self._intercepting = True
         receiver = transceiver.receiver
         original = receiver._handle_rtp_packet
-        receivers = self._dtmf
 
         async def handle(packet: Any, arrival_time_ms: int) -> None:
-            dtmf = receivers.get(packet.payload_type)
-            if dtmf is None:
+            pt = packet.payload_type
+            if pt in self._audio_pts:
+                self._on_audio_packet(packet)
+            elif pt in self._dtmf:
+                self._on_event_packet(self._dtmf[pt], packet)
+            else:
                 await original(packet, arrival_time_ms)
-                return
-            self._on_event_packet(dtmf, packet)
 
         receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+
+    def _on_audio_packet(self, packet: Any) -> None:
+        jitter = self._jitter
+        if jitter is None or self._closed:
+            return
+        ours = RtpPacket(
+            packet.payload_type, packet.sequence_number, packet.timestamp, packet.ssrc, packet.payload
+        )
+        if jitter.push(ours, time.monotonic()):
+            self.frames_in += 1
 
     def _on_event_packet(self, dtmf: DtmfReceiver, packet: Any) -> None:
         ours = RtpPacket(
@@ -254,11 +303,10 @@ class VertoMedia:
             if self.on_dtmf is not None:
                 self.on_dtmf(digit.digit, digit.duration_ms)
 
-    # ---- audio -------------------------------------------------------------------------------
-
     def _on_track(self, track: MediaStreamTrack) -> None:
-        reader = self._read_audio(track) if track.kind == "audio" else self._drain(track)
-        self._spawn(reader)
+        if track.kind != "audio":
+            # Video (or anything else) is not used; read it so aiortc's queue cannot grow.
+            self._spawn(self._drain(track))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -266,47 +314,50 @@ class VertoMedia:
         task.add_done_callback(self._tasks.discard)
 
     async def _drain(self, track: MediaStreamTrack) -> None:
-        """Video (or anything but audio) is not used; read it so aiortc's queue cannot grow."""
         with contextlib.suppress(MediaStreamError):
             while True:
                 await track.recv()
 
-    async def _read_audio(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                decoded = await track.recv()
-                assert isinstance(decoded, av.AudioFrame)
-                self._take(*to_mono(decoded))
-
-    def _take(self, samples: Samples, rate: int) -> None:
-        if rate != self.rate:
-            key = (rate, self.rate)
-            converter = self._converters.get(key)
-            if converter is None:
-                converter = self._converters[key] = FrameConverter(rate, 1, self.rate, 1)
-            samples = converter(Frame(samples, rate)).samples
-        n = self.rate // 50
-        if not len(self._pending) and len(samples) == n:
-            self._push(samples)
-            return
-        pending = np.concatenate((self._pending, samples))
-        while len(pending) >= n:
-            self._push(pending[:n])
-            pending = pending[n:]
-        self._pending = pending
-
-    def _push(self, samples: Samples) -> None:
-        if len(self._inbox) == self._inbox.maxlen:
-            self.frames_dropped += 1
-        self._inbox.append(Frame(samples, self.rate))
-        self.frames_in += 1
+    # ---- audio -------------------------------------------------------------------------------
 
     def read(self) -> Frame | None:
-        """The next 20 ms the browser sent, or None when nothing is waiting."""
-        return self._inbox.popleft() if self._inbox else None
+        """The next 20 ms the browser sent (decoded, or concealed when lost); None before the first."""
+        jitter, decoder = self._jitter, self._decoder
+        if jitter is None or decoder is None:
+            return None
+        n = self._samples
+        if len(self._pcm_in) >= n:
+            samples, self._pcm_in = self._pcm_in[:n], self._pcm_in[n:]
+            return Frame(samples, self.rate)
+        packet = jitter.pop()
+        if packet is None:
+            if not self.heard_audio:
+                return None
+            self.plc_frames += 1
+            return Frame(decoder.conceal(n), self.rate, flags=FrameFlag.PLC)
+        self.heard_audio = True
+        pcm = decoder.decode(packet.payload)
+        if len(pcm) == n:
+            return Frame(pcm, self.rate, encoded=Encoded(self.codec, self.rate, packet.payload))
+        self._pcm_in = np.concatenate((self._pcm_in, pcm))  # another ptime: hand out 20 ms at a time
+        if len(self._pcm_in) < n:
+            return None
+        samples, self._pcm_in = self._pcm_in[:n], self._pcm_in[n:]
+        return Frame(samples, self.rate)
 
     def write(self, frame: Frame) -> None:
-        if self._closed:
+        encoder = self._encoder
+        if self._closed or encoder is None:
+            return
+        encoded = frame.encoded
+        if (
+            encoded is not None
+            and encoded.codec == self.codec
+            and encoded.rate == self.rate
+            and len(frame.samples) == self._samples
+        ):
+            self.passthrough_frames += 1
+            self.track.push(encoded.payload)
             return
         if frame.rate != self.rate or frame.channels != 1:
             key = (frame.rate * 10 + frame.channels, self.rate)
@@ -314,7 +365,10 @@ class VertoMedia:
             if converter is None:
                 converter = self._converters[key] = FrameConverter(frame.rate, frame.channels, self.rate, 1)
             frame = converter(frame)
-        self.track.push(frame.samples)
+        if len(frame.samples) != self._samples:
+            return  # not 20 ms: the core always writes 20 ms frames
+        self.frames_out += 1
+        self.track.push(encoder.encode(frame.samples))
 
     @property
     def connection_state(self) -> str:

@@ -36,7 +36,13 @@ from .calls import VertoCalls
 from .client import CLOSE_NORMAL, VertoClient
 from .events import EventChannels, channel_list
 from .guard import LoginGuard
-from .ice import add_telephone_event, restore_host_addresses, restrict_host_addresses
+from .ice import (
+    add_telephone_event,
+    fast_clock,
+    restore_clock,
+    restore_host_addresses,
+    restrict_host_addresses,
+)
 from .protocol import (
     CLOSE_POLICY,
     AuthPolicy,
@@ -123,6 +129,7 @@ class VertoService:
         from .server import VertoServer
 
         add_telephone_event()
+        fast_clock()
         if self.profiles:
             restrict_host_addresses(self.profiles[0].settings.rtp_ip)
         listeners: list[str] = []
@@ -169,6 +176,7 @@ class VertoService:
             profile.servers.clear()
             profile.running = False
         restore_host_addresses()
+        restore_clock()
 
     # ---- sockets -----------------------------------------------------------------------------
 

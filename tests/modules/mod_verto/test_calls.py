@@ -463,7 +463,8 @@ async def test_rfc4733_events_are_taken_off_the_receive_path(verto_switch):
 
     switch, _ = verto_switch
     digits: list[tuple[str, int]] = []
-    media = VertoMedia(WebRtcPolicy(), switch.clock, lambda d, ms: digits.append((d, ms)))
+    find = running_service().calls.find_codec
+    media = VertoMedia(WebRtcPolicy(), switch.clock, find, lambda d, ms: digits.append((d, ms)))
     browser = RtcPeer()
     await media.answer(await browser.offer())
     assert "telephone-event/48000" in media.local_sdp

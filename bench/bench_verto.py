@@ -1,0 +1,412 @@
+"""mod_verto benchmark: concurrent browser-like Opus calls to 9196 (echo) on one core, and the login rate.
+
+Run:  python3 bench/bench_verto.py [--calls 10,20,30,40,50,60] [--seconds 10] [--quick]
+
+The switch runs in this process (with --pin on CPU 0); the browsers are aiortc
+clients (ICE, DTLS-SRTP, RTCP, Opus: a 1 kHz tone encoded once and looped,
+received packets counted) in a separate process (with --pin on CPU 1).  For each call count the clients set the calls up, then both sides
+measure the same steady window:
+- switch: media-clock ticks that fired late (> 5 ms) or were skipped, the CPU
+  the switch used (process time / wall time: 1.0 is one full core), and the
+  20 ms frames each call delivered from the browser (50/s expected);
+- clients: frames each call heard back, the dominant frequency on a sample of
+  calls (the echo of 1 kHz), and the clients' own CPU (when they saturate their
+  core first, the figures show it).
+A count is "sustained" when under 1 % of ticks are late, none is skipped, and
+every call got >= 97 % of its frames both ways.
+
+Login rate: sockets that connect, get -32000, log in, wait for
+verto.clientReady and close, 4 at a time, for a few seconds.
+Aim (issue 6): >= 50 concurrent WebRTC Opus calls per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CONF = ROOT / "tests" / "modules" / "mod_verto" / "conf"
+PORT = 15945
+
+
+PIN = os.environ.get("BENCH_VERTO_PIN") == "1"
+
+
+def pin(cpu: int) -> None:
+    """With BENCH_VERTO_PIN=1 (or --pin): the switch on CPU 0, the clients on CPU 1.  Pinning makes
+    "one core" exact on a quiet machine, but on a shared one it keeps the switch off an idle core."""
+    if PIN and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > cpu:
+        os.sched_setaffinity(0, {cpu})
+
+
+# ---- the clients (separate process) -----------------------------------------------------------
+
+
+class FastPeer:
+    """A browser's media for load: aiortc transport (ICE, DTLS-SRTP, RTCP) with a 1 kHz Opus tone
+    encoded once and sent in a loop, and received packets counted, not decoded (a sample of them is
+    decoded at the end to check the echo).  Keeps the clients' CPU close to the switch's own."""
+
+    def __init__(self, clock, tone: list[bytes]) -> None:  # type: ignore[no-untyped-def]
+        import fractions
+
+        from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection
+        from aiortc.mediastreams import MediaStreamError
+
+        class ToneTrack(MediaStreamTrack):
+            kind = "audio"
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.n = 0
+
+            async def recv(self):  # type: ignore[no-untyped-def]
+                if self.readyState != "live":
+                    raise MediaStreamError
+                await clock.tick()
+                packet = Packet(tone[self.n % len(tone)], self.n * 960, fractions.Fraction(1, 48000))
+                self.n += 1
+                return packet
+
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.track = ToneTrack()
+        self.transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
+        self.frames = 0
+        self.last: list[bytes] = []
+
+    def _intercept(self) -> None:
+        receiver = self.transceiver.receiver
+
+        async def count(packet, arrival_time_ms):  # type: ignore[no-untyped-def]
+            self.frames += 1
+            self.last.append(packet.payload)
+            if len(self.last) > 25:
+                del self.last[0]
+
+        receiver._handle_rtp_packet = count
+
+    async def offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return str(self.pc.localDescription.sdp)
+
+    async def accept(self, sdp: str) -> None:
+        from aiortc import RTCSessionDescription
+
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        self._intercept()
+
+    def heard_hz(self) -> float:
+        import numpy as np
+        import opuslib
+
+        from switchcore.media.analysis import dominant_frequency
+
+        decoder = opuslib.Decoder(48000, 1)
+        pcm = b"".join(decoder.decode(p, 960) for p in self.last)
+        return dominant_frequency(np.frombuffer(pcm, dtype=np.int16), 48000)
+
+    async def close(self) -> None:
+        self.track.stop()
+        await self.pc.close()
+
+
+class Packet:
+    """What aiortc's sender packs as is."""
+
+    __slots__ = ("payload", "pts", "time_base")
+
+    def __init__(self, payload: bytes, pts: int, time_base) -> None:  # type: ignore[no-untyped-def]
+        self.payload, self.pts, self.time_base = payload, pts, time_base
+
+    def __bytes__(self) -> bytes:
+        return self.payload
+
+
+def opus_tone(freq: float = 1000.0) -> list[bytes]:
+    """One second of a tone as 50 Opus packets (20 ms, 48 kHz mono)."""
+    import numpy as np
+    import opuslib
+
+    encoder = opuslib.Encoder(48000, 1, opuslib.APPLICATION_VOIP)
+    t = np.arange(48000) / 48000
+    pcm = (np.sin(2 * np.pi * freq * t) * 8000).astype(np.int16)
+    return [encoder.encode(pcm[i * 960 : (i + 1) * 960].tobytes(), 960) for i in range(50)]
+
+
+async def _one_call(port: int, index: int, calls: list, clock, tone: list[bytes]) -> None:  # type: ignore[type-arg, no-untyped-def]
+    from tests.modules.mod_verto.verto_client import VertoTestClient, dialog
+
+    client = await VertoTestClient.open(port)
+    await client.login(str(1000 + index % 2))
+    peer = FastPeer(clock, tone)
+    call_id = str(uuid.uuid4())
+    reply = await client.call(
+        "verto.invite", {"sdp": await peer.offer(), "dialogParams": dialog(call_id)}, timeout=60
+    )
+    assert "result" in reply, reply
+    answer = await client.next_request("verto.answer", timeout=60)
+    await peer.accept(answer["params"]["sdp"])
+    end = time.monotonic() + 60
+    while peer.frames < 25 and time.monotonic() < end:
+        await asyncio.sleep(0.05)
+    calls.append((client, peer, call_id))
+
+
+async def _clients(port: int, count: int, seconds: float, pipe) -> dict:  # type: ignore[no-untyped-def]
+    import aioice.ice
+
+    from switchcore.media.clock import MediaClock
+
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]  # loopback only
+    clock = MediaClock(20)
+    clock.start()
+    tone = opus_tone()
+    calls: list = []  # type: ignore[type-arg]
+    start = time.monotonic()
+    for batch in range(0, count, 10):
+        await asyncio.gather(
+            *(_one_call(port, i, calls, clock, tone) for i in range(batch, min(count, batch + 10)))
+        )
+    setup = time.monotonic() - start
+    pipe.send(("ready", setup))
+    pipe.recv()  # go
+    before = [peer.frames for _, peer, _ in calls]
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    heard = [peer.frames - b for (_, peer, _), b in zip(calls, before, strict=True)]
+    sample = [peer.heard_hz() for _, peer, _ in calls[:: max(1, count // 5)]]
+    for client, peer, call_id in calls:
+        await client.call("verto.bye", {"dialogParams": {"callID": call_id}})
+        await peer.close()
+        await client.close()
+    clock.stop()
+    return {
+        "setup_s": setup,
+        "frames_heard": heard,
+        "sample_hz": sample,
+        "client_cpu": cpu / wall,
+        "wall": wall,
+    }
+
+
+async def _logins(port: int, seconds: float, parallel: int = 4) -> dict:
+    from tests.modules.mod_verto.verto_client import VertoTestClient
+
+    done = 0
+    end = time.monotonic() + seconds
+
+    async def worker(index: int) -> None:
+        nonlocal done
+        while time.monotonic() < end:
+            client = await VertoTestClient.open(port)
+            await client.login(str(1000 + index % 2))
+            await client.next_request("verto.clientReady")
+            await client.close()
+            done += 1
+
+    start = time.monotonic()
+    await asyncio.gather(*(worker(i) for i in range(parallel)))
+    return {"logins": done, "seconds": time.monotonic() - start}
+
+
+def client_process(task: str, port: int, count: int, seconds: float, pipe) -> None:  # type: ignore[no-untyped-def]
+    pin(1)
+    logging.basicConfig(level=logging.ERROR)
+    if task == "logins":
+        result = asyncio.run(_logins(port, seconds))
+    else:
+        result = asyncio.run(_clients(port, count, seconds, pipe))
+    pipe.send(("done", result))
+
+
+# ---- the switch (this process) ----------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    calls: int
+    setup_s: float
+    late_ticks_pct: float
+    missed_ticks: int
+    max_lateness_ms: float
+    switch_cpu: float
+    client_cpu: float
+    min_frames_in_pct: float
+    min_frames_heard_pct: float
+    sample_hz: list[float]
+    sustained: bool
+
+
+def make_conf(folder: Path) -> Path:
+    conf = folder / "conf"
+    shutil.copytree(CONF, conf)
+    (conf / "vars.xml").write_text(
+        f'<include><X-PRE-PROCESS cmd="set" data="verto_port={PORT}"/></include>\n'
+    )
+    plan = conf / "dialplan" / "default.xml"
+    # No recording in the benchmark: 9196 is a plain echo.
+    text = plan.read_text().replace(
+        '        <action application="record_session" data="$${recordings_dir}/${uuid}.wav"/>\n', ""
+    )
+    plan.write_text(text)
+    verto = conf / "autoload_configs" / "verto.conf.xml"
+    verto.write_text(
+        verto.read_text().replace(
+            'name="auth-failures-before-delay" value="3"', 'name="auth-failures-before-delay" value="1000"'
+        )
+    )
+    return conf
+
+
+async def run_step(switch, calls: int, seconds: float) -> Step:  # type: ignore[no-untyped-def]
+    from modules.mod_verto import running_service
+
+    ours, theirs = mp.Pipe()
+    process = mp.get_context("spawn").Process(
+        target=client_process, args=("calls", PORT, calls, seconds, theirs)
+    )
+    process.start()
+    loop = asyncio.get_running_loop()
+    kind, setup = await loop.run_in_executor(None, ours.recv)
+    assert kind == "ready"
+    service = running_service()
+    medias = [c.driver.media for c in service.calls.by_id.values() if c.driver.media is not None]
+    frames0 = [m.frames_in for m in medias]
+    clock0 = switch.clock.stats()
+    cpu0, wall0 = time.process_time(), loop.time()
+    ours.send("go")
+    await asyncio.sleep(seconds)
+    cpu, wall = time.process_time() - cpu0, loop.time() - wall0
+    clock = switch.clock.stats()
+    frames_in = [m.frames_in - f for m, f in zip(medias, frames0, strict=True)]
+    kind, result = await loop.run_in_executor(None, ours.recv)
+    process.join(30)
+    ticks = max(1, clock.ticks - clock0.ticks)
+    late = clock.late_ticks - clock0.late_ticks
+    missed = clock.missed_ticks - clock0.missed_ticks
+    expected = 50 * seconds
+    min_in = 100 * min(frames_in or [0]) / expected
+    min_heard = 100 * min(result["frames_heard"] or [0]) / (50 * result["wall"])
+    step = Step(
+        calls=calls,
+        setup_s=round(setup, 2),
+        late_ticks_pct=round(100 * late / ticks, 2),
+        missed_ticks=missed,
+        max_lateness_ms=round(clock.max_lateness_ms, 1),
+        switch_cpu=round(cpu / wall, 2),
+        client_cpu=round(result["client_cpu"], 2),
+        min_frames_in_pct=round(min_in, 1),
+        min_frames_heard_pct=round(min_heard, 1),
+        sample_hz=[round(f) for f in result["sample_hz"]],
+        sustained=late / ticks < 0.01 and missed == 0 and min_in >= 97 and min_heard >= 97,
+    )
+    await asyncio.sleep(1.0)  # let the calls end
+    return step
+
+
+async def run_logins(seconds: float) -> dict:  # type: ignore[type-arg]
+    ours, theirs = mp.Pipe()
+    process = mp.get_context("spawn").Process(
+        target=client_process, args=("logins", PORT, 0, seconds, theirs)
+    )
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    process.start()
+    loop = asyncio.get_running_loop()
+    _, result = await loop.run_in_executor(None, ours.recv)
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    process.join(30)
+    rate = result["logins"] / result["seconds"]
+    return {
+        "logins_per_s": round(rate, 1),
+        "logins": result["logins"],
+        "switch_cpu_ms_per_login": round(1000 * cpu / max(1, result["logins"]), 2),
+        "wall": round(wall, 1),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", default="10,20,30,40,50,60")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--quick", action="store_true", help="5 and 10 calls, 4 s windows")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--pin", action="store_true", help="switch on CPU 0, clients on CPU 1")
+    args = parser.parse_args()
+    counts = [5, 10] if args.quick else [int(c) for c in args.calls.split(",")]
+    if args.pin:
+        os.environ["BENCH_VERTO_PIN"] = "1"  # inherited by the client processes
+        global PIN
+        PIN = True
+    seconds = 4.0 if args.quick else args.seconds
+    pin(0)
+    logging.basicConfig(level=logging.ERROR)
+    from switchcore.core import Switch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        switch = Switch(
+            conf_dir=make_conf(Path(tmp)), data_dir=Path(tmp) / "data", sounds_dir=ROOT / "sounds"
+        )
+        await switch.start()
+        try:
+            logins = await run_logins(3.0 if args.quick else 5.0)
+            steps = []
+            for count in counts:
+                step = await run_step(switch, count, seconds)
+                steps.append(step)
+                if not args.json:
+                    print(json.dumps(asdict(step)), flush=True)
+                if not step.sustained and step.switch_cpu > 0.95:
+                    break
+        finally:
+            await switch.stop()
+    best = max((s.calls for s in steps if s.sustained), default=0)
+    # CPU per call from the steps that kept time; what one whole core would carry at 85 % busy.
+    kept = [s for s in steps if s.sustained] or steps[:1]
+    per_call = max(s.switch_cpu / s.calls for s in kept) if kept else 0.0
+    projected = int(0.85 / per_call) if per_call else 0
+    report = {
+        "when": datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs",
+        "logins": logins,
+        "steps": [asdict(s) for s in steps],
+        "load_average": os.getloadavg(),
+        "sustained_calls": best,
+        "switch_cpu_per_call_pct": round(100 * per_call, 2),
+        "projected_calls_per_core": projected,
+        "aim": 50,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(
+            f"login rate: {logins['logins_per_s']}/s ({logins['switch_cpu_ms_per_login']} ms of switch CPU each)"
+        )
+        print(
+            f"sustained concurrent Opus calls: {best} (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+        )
+        print(
+            f"switch CPU per call: {100 * per_call:.2f} % of a core -> {projected} calls per core at 85 % busy (aim 50)"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

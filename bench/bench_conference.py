@@ -316,7 +316,7 @@ def _uvloop_run_ms(coro: object) -> float:
 def bench_room(seconds: float, sizes: list[int], use_uvloop: bool) -> None:
     loop_name = "uvloop" if use_uvloop else "asyncio"
     print(
-        f"\n2. A G.711 room in real time ({loop_name}, {seconds:.0f} s per size; PCMU decoded and encoded per member)"
+        f"\n2b. A G.711 room in real time on the wall clock ({loop_name}, {seconds:.0f} s per size; PCMU decoded and encoded per member)"
     )
     for label, talkers in (("3 talkers, the rest quiet", 3), ("everyone talking", None)):
         print(f"  {label}:")

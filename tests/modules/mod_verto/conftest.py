@@ -50,9 +50,58 @@ def make_conf(tmp_path: Path, port: int, **verto_params: str) -> Path:
     return conf
 
 
-async def boot(tmp_path: Path, **verto_params: str) -> tuple[Switch, int]:
+SOFIA_CONF = """<configuration name="sofia.conf" description="sofia Endpoint">
+  <global_settings><param name="log-level" value="0"/></global_settings>
+  <profiles>
+    <profile name="internal">
+      <settings>
+        <param name="sip-ip" value="127.0.0.1"/>
+        <param name="rtp-ip" value="127.0.0.1"/>
+        <param name="sip-port" value="{sip_port}"/>
+        <param name="context" value="public"/>
+        <param name="dialplan" value="XML"/>
+        <param name="codec-prefs" value="PCMU,PCMA"/>
+        <param name="dtmf-type" value="rfc2833"/>
+        <param name="rfc2833-pt" value="101"/>
+        <param name="auth-calls" value="true"/>
+        <param name="force-register-domain" value="$${{domain}}"/>
+      </settings>
+    </profile>
+  </profiles>
+</configuration>
+"""
+FULL_DIAL_STRING = (
+    "{^^:sip_invite_domain=${dialed_domain}:presence_id=${dialed_user}@${dialed_domain}}"
+    "${sofia_contact(*/${dialed_user}@${dialed_domain})},${verto_contact(${dialed_user}@${dialed_domain})}"
+)
+
+
+def add_sofia(conf: Path, sip_port: int, rtp_ports: tuple[int, int]) -> None:
+    """Load mod_sofia too: an `internal` profile on `sip_port`, RTP in `rtp_ports`, and the default
+    directory dial-string that rings SIP registrations and browsers at once."""
+    (conf / "autoload_configs" / "sofia.conf.xml").write_text(SOFIA_CONF.format(sip_port=sip_port))
+    modules = conf / "autoload_configs" / "modules.conf.xml"
+    modules.write_text(
+        modules.read_text().replace(
+            '<load module="mod_verto"/>', '<load module="mod_sofia"/>\n      <load module="mod_verto"/>'
+        )
+    )
+    switch_conf = conf / "autoload_configs" / "switch.conf.xml"
+    extra = f'<param name="rtp-start-port" value="{rtp_ports[0]}"/><param name="rtp-end-port" value="{rtp_ports[1]}"/>'
+    switch_conf.write_text(switch_conf.read_text().replace("</settings>", f"  {extra}\n    </settings>"))
+    directory = conf / "directory" / "default.xml"
+    text = directory.read_text()
+    start = text.index('<param name="dial-string" value="') + len('<param name="dial-string" value="')
+    directory.write_text(text[:start] + FULL_DIAL_STRING + text[text.index('"/>', start) :])
+
+
+async def boot(
+    tmp_path: Path, sip: tuple[int, tuple[int, int]] | None = None, **verto_params: str
+) -> tuple[Switch, int]:
     port = next_port()
     conf = make_conf(tmp_path, port, **verto_params)
+    if sip is not None:
+        add_sofia(conf, *sip)
     switch = Switch(conf_dir=conf, data_dir=tmp_path / "data", sounds_dir=ROOT / "sounds")
     await switch.start()
     assert "mod_verto" in switch.registry.modules, switch.report

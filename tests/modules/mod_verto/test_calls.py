@@ -479,3 +479,25 @@ async def test_rfc4733_events_are_taken_off_the_receive_path(verto_switch):
     assert digits == [("5", 4800 * 1000 // clock_rate)]
     await media.close()
     await browser.close()
+
+
+async def test_a_browser_that_stops_answering_pings_loses_its_call_after_the_detach_timeout(tmp_path):
+    switch, port = await boot(tmp_path, **{"ws-ping-sec": "0.4", "detach-timeout-sec": "1"})
+    try:
+        client = await VertoTestClient.open(port, ping_interval=None)
+        await client.login("1000")
+        peer = RtcPeer()
+        call_id, _ = await place_call(client, peer, "9999")
+        await answered(client, peer)
+        session = session_of(call_id)
+        client._reader.cancel()
+        client.ws.transport.pause_reading()  # no more pongs
+        await asyncio.sleep(0.8)
+        call = running_service().calls.by_id[call_id]
+        assert call.phase.value == "detached" and not session.hungup  # dropped, call kept
+        assert await session.wait_hangup(3)
+        assert session.cause is HangupCause.RECOVERY_ON_TIMER_EXPIRE
+        await peer.close()
+        await client.close()
+    finally:
+        await switch.stop()

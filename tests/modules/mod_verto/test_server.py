@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import uuid
+from pathlib import Path
 
 import aiohttp
 import pytest
+import websockets.asyncio.client
 from websockets.exceptions import InvalidStatus
 
 from modules.mod_verto import running_service
@@ -381,3 +384,69 @@ async def test_connect_login_and_disconnect_fire_custom_events(verto_switch, con
         "1000@127.0.0.1",
     )
     assert seen[3].get("verto_login") == "1000@127.0.0.1"
+
+
+def self_signed_pem(path: Path) -> Path:
+    """A certificate and its key in one PEM (verto.conf `secure-combined`)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return path
+
+
+async def test_a_certificate_adds_wss_beside_ws(tmp_path):
+    from .conftest import make_conf, next_port
+
+    ws_port, wss_port = next_port(), next_port()
+    conf = make_conf(tmp_path, ws_port)
+    pem = self_signed_pem(tmp_path / "wss.pem")
+    verto = conf / "autoload_configs" / "verto.conf.xml"
+    verto.write_text(
+        verto.read_text().replace(
+            "</profile>",
+            f'  <param name="bind-local" value="127.0.0.1:{wss_port}" secure="true"/>\n'
+            f'        <param name="secure-combined" value="{pem}"/>\n      </profile>',
+        )
+    )
+    from switchcore.core import Switch
+
+    from .conftest import ROOT
+
+    switch = Switch(conf_dir=conf, data_dir=tmp_path / "data", sounds_dir=ROOT / "sounds")
+    await switch.start()
+    try:
+        assert f"verto wss 127.0.0.1:{wss_port}" in switch.ready_line()
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        ws = await websockets.asyncio.client.connect(f"wss://127.0.0.1:{wss_port}/", ssl=context)
+        client = VertoTestClient(ws, str(uuid.uuid4()))
+        await client.login("1000")
+        status = await switch.api("verto status")
+        assert f"wss:127.0.0.1:{wss_port}" in status and "CONN_REG (WSS)" in status
+        await client.close()
+    finally:
+        await switch.stop()

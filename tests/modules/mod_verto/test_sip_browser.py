@@ -101,6 +101,9 @@ async def test_a_sip_phone_calls_a_browser(tmp_path: Path, make_phone):  # type:
         await asyncio.to_thread(phone.stop_record)
         samples, rate = read_wav(tmp_path / "phone-heard.wav")
         assert tone_present(samples[rate // 2 :], rate, 1000)
+        await asyncio.to_thread(phone.dtmf, "7")  # the phone's DTMF reaches the browser as verto.info
+        info = await browser.next_request("verto.info", timeout=10)
+        assert info["params"] == {"callID": call_id, "dtmf": "7"}
         await browser.call("verto.bye", {"dialogParams": {"callID": call_id}})  # the browser hangs up
         await asyncio.to_thread(phone.wait_call_state, "DISCONNECTED", handle, 10)
         await peer.close()

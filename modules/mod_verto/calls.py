@@ -293,14 +293,17 @@ class VertoCall:
         self.calls.detached_total += 1
         timeout = self.service.settings.detach_timeout
         log.info("[%s] socket of %s gone: call detached for %ss", self.call_id, self.owner, timeout)
+        self._start_expiry(timeout)
+
+    def _start_expiry(self, timeout: float) -> None:
+        self._cancel_expiry()
         self._expiry = asyncio.get_running_loop().call_later(timeout, self._expire)
 
     def _expire(self) -> None:
         self._expiry = None
         session = self.session
-        if self.phase is Phase.DETACHED and session is not None and not session.hungup:
+        if self.phase in (Phase.DETACHED, Phase.ATTACHING) and session is not None and not session.hungup:
             log.info("[%s] not re-attached in time", self.call_id)
-            self.remote_hangup = True
             session.hangup(HangupCause.RECOVERY_ON_TIMER_EXPIRE)
 
     def _cancel_expiry(self) -> None:
@@ -327,6 +330,8 @@ class VertoCall:
             await self.pending_attach.close()
         self.pending_attach = media
         self.owner = client.sessid
+        # A browser that never answers verto.attach loses the call as a detached one would.
+        self._start_expiry(self.service.settings.detach_timeout)
         params: Json = {"callID": self.call_id, "sdp": sdp, **self._ids()}
         params["display_direction"] = "outbound" if self.direction == "outbound" else "inbound"
         client.request("verto.attach", params, self.call_id)
@@ -545,7 +550,7 @@ class VertoCalls:
     def _drop_offer(self, call: VertoCall, sessid: str, cause: HangupCause) -> None:
         media = call.offers.pop(sessid, None)
         if media is not None:
-            asyncio.get_running_loop().create_task(media.close())
+            self.service.background(media.close())
         if not call.offers and not call.owner and call.session is not None and not call.answered:
             call.remote_hangup = True
             call.session.hangup(cause)
@@ -681,6 +686,7 @@ class VertoCalls:
                 call.session.hangup(HangupCause.BEARERCAPABILITY_NOTAVAIL)
             raise RpcError(Code.SESSION_ERROR, "CODEC NEGOTIATION ERROR", callID=call_id) from None
         call.pending_attach = None
+        call._cancel_expiry()
         old = call.driver.attach(media)
         if old is not None:
             await old.close()

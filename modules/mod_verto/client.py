@@ -133,7 +133,7 @@ class VertoClient:
         """Close this socket soon (from synchronous code)."""
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
-            asyncio.get_running_loop().create_task(self._close_now(code, reason))
+            self.service.background(self._close_now(code, reason))
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "", flush: bool = True) -> None:
         """Close after what is queued has gone out (when `flush`)."""

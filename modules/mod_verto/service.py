@@ -23,7 +23,7 @@ import asyncio
 import json
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,6 +106,7 @@ class VertoService:
         self.logins_ok = 0
         self.logins_failed = 0
         self._unlisten: Callable[[], None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
         self.handlers: dict[str, Handler] = {
             "login": self._login,
             "echo": self._echo,
@@ -175,8 +176,16 @@ class VertoService:
                 await server.stop()
             profile.servers.clear()
             profile.running = False
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=2)
         restore_host_addresses()
         restore_clock()
+
+    def background(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run `work` on its own, keeping a reference until it ends (asyncio keeps only weak ones)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # ---- sockets -----------------------------------------------------------------------------
 
@@ -324,7 +333,7 @@ class VertoService:
         old.request("verto.punt", {})
         old.connection.handle(ConnEvent.PUNT)
         self.calls.detach_owner(old.sessid, asyncio.get_running_loop().time())
-        asyncio.get_running_loop().create_task(old.close(CLOSE_NORMAL, "punted"))
+        self.background(old.close(CLOSE_NORMAL, "punted"))
 
     async def _client_ready(self, client: VertoClient) -> None:
         reattached = await self.calls.reattach_owner(client)

@@ -501,3 +501,28 @@ async def test_a_browser_that_stops_answering_pings_loses_its_call_after_the_det
         await client.close()
     finally:
         await switch.stop()
+
+
+async def test_a_reattach_offer_nobody_answers_ends_like_a_detached_call(tmp_path):
+    switch, port = await boot(tmp_path, **{"detach-timeout-sec": "1"})
+    try:
+        client = await VertoTestClient.open(port)
+        await client.login("1000")
+        peer = RtcPeer()
+        call_id, _ = await place_call(client, peer, "9999")
+        await answered(client, peer)
+        session = session_of(call_id)
+        await client.close()
+        await peer.close()
+        again = await VertoTestClient.open(port, sessid=client.sessid)
+        await again.login("1000")
+        attach = await again.next_request("verto.attach")  # ... and never answered
+        assert attach["params"]["callID"] == call_id
+        assert running_service().calls.by_id[call_id].phase.value == "attaching"
+        assert await session.wait_hangup(3)
+        assert session.cause is HangupCause.RECOVERY_ON_TIMER_EXPIRE
+        bye = await again.next_request("verto.bye")
+        assert bye["params"] == {"callID": call_id, "causeCode": 102, "cause": "RECOVERY_ON_TIMER_EXPIRE"}
+        await again.close()
+    finally:
+        await switch.stop()

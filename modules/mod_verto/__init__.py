@@ -8,7 +8,8 @@ browsers at once).  The same port serves the browser phone at `/`.
 
 Files: `protocol.py` (frames, login, permissions, connection state; no I/O),
 `client.py` (one socket), `service.py` (profiles, logins, method table),
-`calls.py` (call legs, detach/re-attach), `media.py` (peer connection and
+`call.py` (one call leg, its phases, detach/re-attach), `calls.py` (the call
+registry and the browser's call methods), `media.py` (peer connection and
 channel driver), `ice.py` (aiortc/aioice adaptations), `events.py` (event
 channels, CUSTOM events), `endpoint.py`, `apis.py`, `settings.py`,
 `guard.py`, `server.py`, `schemas/` (JSON Schema of every message), `web/`

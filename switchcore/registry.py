@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import ModuleError
+from .errors import ModuleError, SwitchError
 from .media.codec import CodecSpec
 from .module import ApiInterface, ApplicationInterface, Dialplan, Endpoint, Module
 
@@ -169,6 +169,9 @@ class ModuleLoader:
         if module.on_load is not None:
             try:
                 await module.on_load(self.switch)
+            except (OSError, SwitchError) as exc:
+                # An expected failure (a port in use, a config error) says why in one line.
+                raise ModuleError(f"module {name} failed to load: {exc}") from exc
             except Exception as exc:
                 log.exception("module %s failed to load", name)
                 raise ModuleError(f"module {name} failed to load: {exc}") from exc

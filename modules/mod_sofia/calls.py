@@ -37,7 +37,7 @@ from switchcore.media.negotiate import (
     build_offer,
     is_hold,
 )
-from switchcore.media.rtp_session import RtpSession
+from switchcore.media.rtp_session import NoFreePort, RtpSession
 from switchcore.media.sdp import SdpError, SessionDescription
 from switchcore.media.sources import FrameSource, open_source
 from switchcore.profile import CallerProfile
@@ -46,7 +46,7 @@ from switchcore.states import CallState
 
 from .dialog import Dialog
 from .headers import Via
-from .media import SipDriver, SipMedia, rtp_config
+from .media import RtpSocket, SipDriver, SipMedia, rtp_config
 from .message import Request, Response, make_request, new_call_id, new_tag
 from .transaction import make_cancel
 from .tu import Address, Incoming
@@ -94,7 +94,7 @@ class SipCall:
         self.peer: Address = ("127.0.0.1", 5060)
         self.transport = "udp"
         self.local_tag = new_tag()
-        self.rtp_port = 0
+        self.rtp_socket: RtpSocket | None = None
         self.local_sdp: SessionDescription | None = None
         self.offer: Offer | None = None  # outbound: what we offered
         self.negotiated: Negotiated | None = None
@@ -105,6 +105,9 @@ class SipCall:
         self.bye_received = False
         self.sdp_version = 1
         self.refer_done: asyncio.Event | None = None  # set once a REFER's last NOTIFY is answered
+        self._ack_watch: asyncio.Task[None] | None = None
+        self.originator: Session | None = None  # outbound: the leg that dialled us
+        self._cancel_sent = False
         self._uac_task: asyncio.Task[None] | None = None
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -118,8 +121,11 @@ class SipCall:
         return self.invite.call_id if self.invite is not None else ""
 
     def policy(self) -> MediaPolicy:
-        prefs = self.handler.param("codec-prefs", "") or self.switch.global_vars.get(
-            "global_codec_prefs", "PCMU,PCMA"
+        # FreeSWITCH: inbound-/outbound-codec-prefs per direction, codec-prefs for both.
+        prefs = (
+            self.handler.param(f"{self.direction}-codec-prefs", "")
+            or self.handler.param("codec-prefs", "")
+            or self.switch.global_vars.get("global_codec_prefs", "PCMU,PCMA")
         )
         if self.session is not None:
             prefs = (
@@ -162,17 +168,36 @@ class SipCall:
         ):
             media.update(negotiated)
             return
+        assert self.rtp_socket is not None
         timeout = float(self.handler.param("rtp-timeout-sec", "0") or 0) or None
-        rtp = await RtpSession.open(
-            self.handler.rtp_ip,
-            self.rtp_port,
+        rtp = RtpSession(
             rtp_config(negotiated, timeout),
-            remote=negotiated.remote_addr,
-            remote_rtcp=negotiated.remote_rtcp_addr,
             on_dtmf=self._on_rtp_dtmf,
             on_timeout=self._on_media_timeout,
+            on_rtcp=self._on_rtcp,
         )
+        self.rtp_socket.attach(rtp, negotiated.rtcp_mux)
+        if negotiated.remote_addr is not None:
+            rtp.set_remote(negotiated.remote_addr, negotiated.remote_rtcp_addr)
         self.driver.attach(SipMedia(rtp, negotiated))
+
+    def _on_rtcp(self, packets: list[Any]) -> None:
+        media = self.driver.media
+        if media is not None:
+            media.on_rtcp(packets)
+
+    async def bind_media(self) -> None:
+        """Take the leg's RTP port pair (before any SDP of ours names it)."""
+        if self.rtp_socket is None:
+            self.rtp_socket = await RtpSocket.bind(self.handler.rtp_ip, self.handler.ports)
+
+    def close_media(self) -> None:
+        if self.rtp_socket is not None:
+            self.rtp_socket.close()
+
+    @property
+    def rtp_port(self) -> int:
+        return self.rtp_socket.port if self.rtp_socket is not None else 0
 
     def _on_rtp_dtmf(self, digit: Any) -> None:
         if self.session is not None and not self.session.hungup:
@@ -205,18 +230,26 @@ class SipCall:
         cid_num = from_addr.uri.user or ""
         cid_name = from_addr.display or cid_num
         dest = ruri.user or to_addr.uri.user or ""
-        self.rtp_port = self.handler.ports.allocate()
         answer_sdp: SessionDescription | None = None
-        if req.body and "sdp" in (req.content_type or "").lower():
-            try:
-                offer = SessionDescription.parse(req.body)
+        try:
+            offer = SessionDescription.parse(req.body) if req.body else None
+            await self.bind_media()
+            if offer is not None:
                 answer = answer_offer(offer, self.local_media(), self.policy(), self.switch.registry.codecs)
-            except (SdpError, IncompatibleMedia) as exc:
-                log.info("[%s] rejecting INVITE from %s: %s", req.call_id, incoming.source.addr, exc)
-                self.handler.ports.release(self.rtp_port)
-                self.final_sent = True
-                await incoming.respond(488, "Not Acceptable Here", [("Warning", f'399 switchcore "{exc}"')])
-                return
+        except (SdpError, IncompatibleMedia) as exc:
+            log.info("[%s] rejecting INVITE from %s: %s", req.call_id, incoming.source.addr, exc)
+            self.close_media()
+            self.final_sent = True
+            await incoming.respond(
+                488, "Not Acceptable Here", [("Warning", f'399 switchcore "{_quoted(exc)}"')]
+            )
+            return
+        except NoFreePort as exc:
+            log.warning("[%s] refusing INVITE from %s: %s", req.call_id, incoming.source.addr, exc)
+            self.final_sent = True
+            await incoming.respond(503, "No Media Port Free", [("Retry-After", "5")])
+            return
+        if offer is not None:
             answer_sdp = answer.sdp
             await self._open_media(answer.negotiated)
         self.local_sdp = answer_sdp
@@ -298,6 +331,19 @@ class SipCall:
         self.dialog = Dialog.from_uas(req, self.local_tag, local_contact=self.contact())
         self.handler.track(self)
         await self.incoming.respond(200, "OK", self._contact_headers(), body, SDP, to_tag=self.local_tag)
+        wait_for_ack = getattr(self.incoming, "wait_for_ack", None)
+        if wait_for_ack is not None:
+            self._ack_watch = asyncio.get_running_loop().create_task(self._watch_ack(wait_for_ack))
+
+    async def _watch_ack(self, wait_for_ack: Any) -> None:
+        """RFC 3261 13.3.1.4: no ACK for our 2xx by Timer L (64*T1) ends the call with a BYE."""
+        if await wait_for_ack():
+            return
+        session = self.session
+        if session is not None and not session.hungup and not self.bye_received:
+            log.warning("[%s] no ACK for our 200 OK: hanging up", self.uuid)
+            session.variables["sip_hangup_disposition"] = "send_bye"
+            session.hangup(HangupCause.RECOVERY_ON_TIMER_EXPIRE)
 
     def _contact_headers(self) -> list[tuple[str, str]]:
         return [
@@ -322,6 +368,8 @@ class SipCall:
     async def on_cancel(self) -> None:
         if self.session is not None:
             self.session.variables["sip_hangup_disposition"] = "recv_cancel"
+            if not self.final_sent:
+                self.session.variables["sip_term_status"] = "487"
             self.session.hangup(HangupCause.ORIGINATOR_CANCEL)
         if self.incoming is not None and not self.final_sent:
             self.final_sent = True
@@ -337,18 +385,17 @@ class SipCall:
         session = self.session
         if session is not None:
             session.variables["sip_hangup_disposition"] = "recv_bye"
-            cause = HangupCause.NORMAL_CLEARING
+            # RFC 3261 15.1.2: a BYE in the early dialog ends the INVITE with 487 (the caller gave up).
+            cause = HangupCause.NORMAL_CLEARING if self.answered else HangupCause.ORIGINATOR_CANCEL
             reason = incoming.request.get("Reason") or ""
             if "cause=" in reason:
                 code = reason.split("cause=", 1)[1].split(";")[0].strip()
-                cause = HangupCause.parse(code, HangupCause.NORMAL_CLEARING)
+                cause = HangupCause.parse(code, cause)
             session.hangup(cause)
 
     async def on_reinvite(self, incoming: Incoming) -> None:
         """A re-INVITE: hold, unhold or a new address (RFC 3264 8, RFC 6337 for hold)."""
-        req = incoming.request
-        if self.dialog is not None:
-            self.dialog.receive_request(req)
+        req = incoming.request  # CSeq order and target refresh: the handler applied them
         if not req.body:
             await incoming.respond(200, "OK", self._contact_headers(), bytes(self.local_sdp or b""), SDP)
             return
@@ -356,7 +403,9 @@ class SipCall:
             offer = SessionDescription.parse(req.body)
             answer = answer_offer(offer, self.local_media(), self.policy(), self.switch.registry.codecs)
         except (SdpError, IncompatibleMedia) as exc:
-            await incoming.respond(488, "Not Acceptable Here", [("Warning", f'399 switchcore "{exc}"')])
+            await incoming.respond(
+                488, "Not Acceptable Here", [("Warning", f'399 switchcore "{_quoted(exc)}"')]
+            )
             return
         audio = offer.audio()
         held = audio is not None and is_hold(offer, audio)
@@ -464,7 +513,8 @@ class SipCall:
     def outbound(self, target: Target, variables: dict[str, str], originator: Session | None) -> Session:
         """Create the session of an outbound leg and send the INVITE in the background."""
         self.peer, self.transport = target.addr, target.transport
-        self.rtp_port = self.handler.ports.allocate()
+        self.originator = originator
+        assert self.rtp_socket is not None, "bind_media() first"
         cid_name = (
             variables.get("origination_caller_id_name")
             or variables.get("effective_caller_id_name")
@@ -539,6 +589,7 @@ class SipCall:
     async def _run_uac(self) -> None:
         assert self.invite is not None and self.session is not None
         session = self.session
+        watch = self._watch_originator()
         try:
             response = await self.handler.stack.request(
                 self.invite, self.peer, self.transport, on_provisional=self._on_provisional
@@ -547,6 +598,9 @@ class SipCall:
             log.error("[%s] INVITE to %s failed: %s", self.uuid, self.peer, exc)
             session.hangup(HangupCause.DESTINATION_OUT_OF_ORDER)
             return
+        finally:
+            if watch is not None:
+                watch.cancel()
         if 200 <= response.status < 300:
             await self._on_2xx(response)
             return
@@ -555,6 +609,20 @@ class SipCall:
         session.variables["sip_invite_failure_phrase"] = response.reason
         if not session.hungup:
             session.hangup(cause_from_sip(response.status))
+
+    def _watch_originator(self) -> asyncio.Task[None] | None:
+        """While we ring, a caller who gives up takes this leg down too (CANCEL), whatever its dialplan does."""
+        caller = self.originator
+        if caller is None:
+            return None
+
+        async def watch() -> None:
+            await caller.wait_hangup()
+            session = self.session
+            if session is not None and not session.hungup and not self.answered:
+                session.hangup(HangupCause.ORIGINATOR_CANCEL)
+
+        return asyncio.get_running_loop().create_task(watch())
 
     def _on_provisional(self, response: Response) -> None:
         self.provisional_seen.set()
@@ -565,8 +633,17 @@ class SipCall:
             return
         if response.status == 180:
             session.mark_ringing()
+            self._ring_originator()
         if response.status in (180, 183) and response.body:
             asyncio.get_running_loop().create_task(self._early_media(response))
+
+    def _ring_originator(self) -> None:
+        """Tell the caller that we ring (FreeSWITCH's originate does `switch_channel_ring_ready` on it)."""
+        caller = self.originator
+        if caller is None or caller.hungup or caller.answered or caller.early:
+            return
+        if caller.call_state is not CallState.RINGING:
+            asyncio.get_running_loop().create_task(caller.ring_ready())
 
     async def _early_media(self, response: Response) -> None:
         if self.negotiated is not None or self.session is None:
@@ -608,8 +685,9 @@ class SipCall:
             self.handler.stack.send_stateless(ack, self.peer, self.transport)
 
     def _send_cancel(self) -> None:
-        if self.invite is None:
+        if self.invite is None or self._cancel_sent:
             return
+        self._cancel_sent = True
         cancel = make_cancel(self.invite)
         asyncio.get_running_loop().create_task(self._request_quietly(cancel))
 
@@ -622,6 +700,8 @@ class SipCall:
     # ---- our side ends the call ------------------------------------------------------------
 
     async def hangup(self, cause: HangupCause) -> None:
+        if self._ack_watch is not None and not self._ack_watch.done():
+            self._ack_watch.cancel()
         try:
             if self.direction == "inbound":
                 await self._hangup_inbound(cause)
@@ -687,6 +767,11 @@ class SipCall:
             content_type="application/dtmf-relay",
         )
         await self._request_quietly(info)
+
+
+def _quoted(exc: Exception) -> str:
+    """An exception's text made safe inside a Warning header's quoted string (RFC 3261 25.1)."""
+    return str(exc).replace("\\", "").replace('"', "'").replace("\r", " ").replace("\n", " ")[:200]
 
 
 def target_of(dest: str, default_transport: str = "udp") -> Target:

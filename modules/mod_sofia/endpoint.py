@@ -1,9 +1,9 @@
 """The `sofia/...` endpoint: outbound SIP legs for dial strings.
 
-    sofia/<profile>/<user>@<host>[:port]        a URI without the scheme
-    sofia/<profile>/sip:<uri>                   any SIP URI (as sofia_contact returns them)
-    sofia/<profile>/<user>%<domain>             a user registered in <domain>: their contacts ring at once
-    sofia/gateway/<gateway>/<number>            through a configured gateway
+sofia/<profile>/<user>@<host>[:port]        a URI without the scheme
+sofia/<profile>/sip:<uri>                   any SIP URI (as sofia_contact returns them)
+sofia/<profile>/<user>%<domain>             a user registered in <domain>: their contacts ring at once
+sofia/gateway/<gateway>/<number>            through a configured gateway
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from switchcore.causes import HangupCause
 from switchcore.errors import CallError
+from switchcore.media.rtp_session import NoFreePort
 from switchcore.module import OutgoingRequest
 from switchcore.session import Session
 
@@ -51,6 +52,7 @@ class SofiaEndpoint:
             rest = contacts[0].contact.strip("<>")
         target = target_of(rest)
         call = SipCall(handler, "outbound")
+        await _bind(call)
         return call.outbound(target, dict(request.variables), request.originator)
 
     async def _via_gateway(self, rest: str, request: OutgoingRequest) -> Session:
@@ -62,13 +64,23 @@ class SofiaEndpoint:
             raise CallError(HangupCause.GATEWAY_DOWN, f"gateway {name} is down")
         handler = self.handlers.get(gateway.profile_name)
         if handler is None:
-            raise CallError(HangupCause.INVALID_PROFILE, f"gateway {name}: profile {gateway.profile_name} is not running")
+            raise CallError(
+                HangupCause.INVALID_PROFILE, f"gateway {name}: profile {gateway.profile_name} is not running"
+            )
         target = target_of(gateway.target_for(number))
         variables = dict(request.variables)
         variables.setdefault("sip_gateway_name", name)
         call = SipCall(handler, "outbound")
         call.gateway = gateway  # type: ignore[attr-defined]
+        await _bind(call)
         return call.outbound(target, variables, request.originator)
+
+
+async def _bind(call: SipCall) -> None:
+    try:
+        await call.bind_media()
+    except NoFreePort as exc:
+        raise CallError(HangupCause.NORMAL_TEMPORARY_FAILURE, str(exc)) from exc
 
 
 endpoint = SofiaEndpoint()

@@ -12,10 +12,12 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from switchcore.causes import HangupCause
+from switchcore.events import Event
 from switchcore.media.negotiate import FmtpNegotiator
 from switchcore.media.rtp_session import PortAllocator
 
-from .calls import SipCall
+from .calls import ALLOW, SipCall
+from .dialog import CSeqOutOfOrder
 from .message import Response
 from .tu import Incoming
 
@@ -74,9 +76,6 @@ class SofiaCallHandler:
     def forget(self, call: SipCall) -> None:
         if self.calls.get(call.call_id) is call:
             del self.calls[call.call_id]
-        if call.rtp_port:
-            self.ports.release(call.rtp_port)
-            call.rtp_port = 0
 
     # ---- CallHandler ------------------------------------------------------------------------
 
@@ -94,10 +93,9 @@ class SofiaCallHandler:
                 await call.on_ack(req)
             return
         if call is None:
-            if method in ("OPTIONS", "NOTIFY", "MESSAGE"):
-                await incoming.respond(200 if method != "MESSAGE" else 202)
-                return
-            await incoming.respond(481, "Call/Transaction Does Not Exist")
+            await self._outside_dialog(incoming)
+            return
+        if not await self._in_dialog(call, incoming):
             return
         if method == "BYE":
             await call.on_bye(incoming)
@@ -112,7 +110,71 @@ class SofiaCallHandler:
         elif method in ("OPTIONS", "NOTIFY", "UPDATE"):
             await incoming.respond(200, "OK")
         else:
-            await incoming.respond(405, "Method Not Allowed", [("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY")])
+            await incoming.respond(405, "Method Not Allowed", [("Allow", ALLOW)])
+
+    async def _in_dialog(self, call: SipCall, incoming: Incoming) -> bool:
+        """RFC 3261 12.2.2: the request must name our dialog (481) and keep its CSeq order (500)."""
+        req = incoming.request
+        dialog = call.dialog
+        if dialog is None:
+            # Not confirmed yet: only a BYE/CANCEL-like end of the early dialog makes sense (15.1.2).
+            if req.method == "BYE" and req.to_tag == call.local_tag:
+                return True
+            await incoming.respond(481, "Call/Transaction Does Not Exist")
+            return False
+        if req.to_tag != dialog.local_tag or req.from_tag != dialog.remote_tag:
+            await incoming.respond(481, "Call/Transaction Does Not Exist")
+            return False
+        try:
+            dialog.receive_request(req)
+        except CSeqOutOfOrder as exc:
+            await incoming.respond(500, "CSeq Out Of Order", [("Warning", f'399 switchcore "{exc}"')])
+            return False
+        return True
+
+    async def _outside_dialog(self, incoming: Incoming) -> None:
+        """A request for no call we know: 481 for what only lives in a dialog (RFC 3261 12.2.2, 15.1.2)."""
+        req = incoming.request
+        method = req.method
+        if req.to_tag is not None or method in ("BYE", "INFO", "REFER", "UPDATE", "PRACK", "NOTIFY"):
+            await incoming.respond(481, "Call/Transaction Does Not Exist")
+        elif method in ("SUBSCRIBE", "PUBLISH"):
+            # RFC 6665 7.2.2 / RFC 3903 6: no event package is served here (presence is a later issue).
+            await incoming.respond(489, "Bad Event", [("Allow-Events", "refer")])
+        elif method == "MESSAGE":
+            await self._message(incoming)
+        elif method == "OPTIONS":
+            await incoming.respond(200, "OK", [("Allow", ALLOW), ("Accept", "application/sdp")])
+        else:
+            await incoming.respond(405, "Method Not Allowed", [("Allow", ALLOW)])
+
+    async def _message(self, incoming: Incoming) -> None:
+        """RFC 3428 MESSAGE: authenticated like a call, then handed on as a MESSAGE event (FreeSWITCH's chat)."""
+        user, domain = "", ""
+        if self.param("auth-calls", "false").lower() in TRUE:
+            outcome = await self._authenticate(incoming)
+            if outcome is None:
+                return
+            user, domain = outcome
+        req = incoming.request
+        events = self.switch.events
+        if events.wanted("MESSAGE", ""):
+            event = Event.create(
+                "MESSAGE",
+                "",
+                proto="sip",
+                login=self.profile_name,
+                from_user=req.from_addr.uri.user or "",
+                from_host=req.from_addr.uri.host,
+                to_user=req.to_addr.uri.user or "",
+                to_host=req.to_addr.uri.host,
+                sip_auth_username=user,
+                sip_auth_realm=domain,
+                type=req.content_type or "text/plain",
+            )
+            event.body = req.body.decode("utf-8", "replace")
+            events.fire(event)
+        await incoming.respond(202, "Accepted")
 
     async def on_cancel(self, invite: Incoming) -> None:
         call = self.calls.get(invite.request.call_id)
@@ -129,7 +191,7 @@ class SofiaCallHandler:
     # ---- inbound calls ----------------------------------------------------------------------
 
     async def _new_call(self, incoming: Incoming) -> None:
-        await incoming.respond(100, "Trying")
+        # The INVITE server transaction has already sent 100 Trying (RFC 3261 17.2.1).
         user, domain = "", ""
         if self.param("auth-calls", "false").lower() in TRUE:
             outcome = await self._authenticate(incoming)
@@ -150,6 +212,7 @@ class SofiaCallHandler:
         except Exception:
             log.exception("inbound call %s failed to start", incoming.request.call_id)
             self.forget(call)
+            call.close_media()
             if not call.final_sent:
                 await incoming.respond(500, "Internal Server Error")
             if call.session is not None:
@@ -157,6 +220,7 @@ class SofiaCallHandler:
             return
         if call.session is None:  # refused (488) before a session existed
             self.forget(call)
+            call.close_media()
 
     async def _authenticate(self, incoming: Incoming) -> tuple[str, str] | None:
         """(user, domain) when the request carries valid credentials; None after a challenge or refusal."""

@@ -11,17 +11,20 @@ bridged partner then hears (FreeSWITCH plays `hold_music` to the partner).
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from switchcore.causes import HangupCause
 from switchcore.media.codec import CodecSpec, Decoder, Encoder
-from switchcore.media.frame import Encoded, Frame, FrameFlag
+from switchcore.media.frame import Encoded, Frame, FrameFlag, Samples
 from switchcore.media.negotiate import Negotiated
 from switchcore.media.rtp import DtmfDigit
-from switchcore.media.rtp_session import RtpConfig, RtpSession
+from switchcore.media.rtp_session import MAX_DATAGRAM, NoFreePort, PortAllocator, RtpConfig, RtpSession
 from switchcore.media.sdp import Direction
 from switchcore.media.sources import FrameSource, SourceError
 from switchcore.store.records import MediaQuality
@@ -32,8 +35,104 @@ if TYPE_CHECKING:
 log = logging.getLogger("mod_sofia.media")
 
 
+class _Endpoint(asyncio.DatagramProtocol):
+    """The socket's protocol; `datagram_received` is rebound to the current RtpSession's own method."""
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        return  # nothing attached yet: offer/answer has not settled
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("RTP socket error: %s", exc)  # ICMP port unreachable while the far end sets up
+
+
+class _Borrowed:
+    """A transport lent to one RtpSession: it may send and ask its address, but not close it.
+
+    `sendto` and `get_extra_info` are the real transport's own bound methods, so
+    lending costs nothing per packet.
+    """
+
+    __slots__ = ("get_extra_info", "sendto")
+
+    def __init__(self, transport: asyncio.DatagramTransport) -> None:
+        self.sendto = transport.sendto
+        self.get_extra_info = transport.get_extra_info
+
+    def close(self) -> None:
+        return  # the RtpSocket closes the real one when the call ends
+
+
+class RtpSocket:
+    """A call leg's RTP and RTCP ports, bound before our SDP names them and kept for the whole call.
+
+    Binding first means the port in our offer or answer is ours (a port another
+    process holds is skipped, not discovered when media starts), and a
+    re-INVITE that changes the codec attaches a new `RtpSession` to the same
+    sockets (RFC 3264 8.3.1: the address may stay while the codec changes).
+    """
+
+    def __init__(
+        self,
+        port: int,
+        ports: PortAllocator,
+        rtp: tuple[asyncio.DatagramTransport, _Endpoint],
+        rtcp: tuple[asyncio.DatagramTransport, _Endpoint],
+    ) -> None:
+        self.port = port
+        self._ports = ports
+        self._rtp, self._rtcp = rtp, rtcp
+        self.closed = False
+
+    @classmethod
+    async def bind(cls, host: str, ports: PortAllocator, attempts: int = 16) -> RtpSocket:
+        """An even port and the odd one above it (RFC 3550 11), skipping pairs in use elsewhere."""
+        loop = asyncio.get_running_loop()
+        for _ in range(attempts):
+            port = ports.allocate()
+            try:
+                rtp = await loop.create_datagram_endpoint(_Endpoint, local_addr=(host, port))
+            except OSError as exc:
+                ports.release(port)
+                if exc.errno != errno.EADDRINUSE and not isinstance(exc.__cause__, OSError):
+                    raise
+                continue
+            try:
+                rtcp = await loop.create_datagram_endpoint(_Endpoint, local_addr=(host, port + 1))
+            except OSError:
+                rtp[0].close()
+                ports.release(port)
+                continue
+            for transport, _ in (rtp, rtcp):
+                if hasattr(transport, "max_size"):  # see rtp_session.MAX_DATAGRAM
+                    setattr(transport, "max_size", MAX_DATAGRAM)  # noqa: B010
+            return cls(port, ports, rtp, rtcp)
+        raise NoFreePort(f"no bindable RTP port pair on {host} after {attempts} attempts")
+
+    def attach(self, session: RtpSession, rtcp_mux: bool) -> None:
+        """Hand received datagrams to `session` from now on, and let it send through our sockets."""
+        self._rtp[1].datagram_received = session.datagram_received  # type: ignore[method-assign]
+        self._rtcp[1].datagram_received = session.rtcp_received  # type: ignore[method-assign]
+        rtcp = None if rtcp_mux else _Borrowed(self._rtcp[0])
+        session.attach(_Borrowed(self._rtp[0]), rtcp)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._rtp[0].close()
+        self._rtcp[0].close()
+        self._ports.release(self.port)
+
+
 class SipMedia:
-    """The RTP stream of one call leg once offer/answer has settled."""
+    """The RTP stream of one call leg once offer/answer has settled.
+
+    Frames handed to the core are mono at the codec's PCM rate (a stereo Opus
+    stream is mixed down; what we send is duplicated up to it).  For a codec
+    whose decoder can rebuild a lost packet from the next one (`decode_fec`,
+    Opus in-band FEC, RFC 6716 2.1.7), a gap with the next packet already in the
+    jitter buffer is rebuilt rather than concealed.
+    """
 
     def __init__(self, rtp: RtpSession, negotiated: Negotiated) -> None:
         self.rtp = rtp
@@ -42,12 +141,20 @@ class SipMedia:
         self.spec = spec
         self.encoder: Encoder = spec.make_encoder(dict(negotiated.fmtp))
         self.decoder: Decoder = spec.make_decoder(dict(negotiated.fmtp))
-        self.samples_per_frame = spec.rate * spec.channels * 20 // 1000
-        self.samples_per_packet = spec.rate * spec.channels * negotiated.ptime // 1000
+        self.channels = spec.channels
+        self.frame_samples = spec.rate * 20 // 1000  # mono samples in one 20 ms core frame
+        self.packet_samples = spec.rate * negotiated.ptime // 1000  # per channel in one packet
+        self.samples_per_frame = self.frame_samples * spec.channels
+        self.samples_per_packet = self.packet_samples * spec.channels
+        self.passes_through = self.samples_per_packet == self.samples_per_frame
         self._out = np.zeros(0, dtype=np.int16)
         self._in = np.zeros(0, dtype=np.int16)
         self.heard_audio = False
         self.plc_frames = 0
+        self.fec_frames = 0
+        self._fec = getattr(self.decoder, "decode_fec", None)
+        self.adaptive = hasattr(self.encoder, "on_loss_report")
+        self._last_report: object = None
 
     def update(self, negotiated: Negotiated) -> None:
         """A re-INVITE changed direction or address (same codec): follow it."""
@@ -60,42 +167,74 @@ class SipMedia:
         return self.negotiated.direction.sends and self.negotiated.remote_addr is not None
 
     def read(self) -> Frame:
-        """One 20 ms frame: decoded, concealed, or silence when nothing has come yet."""
+        """One 20 ms frame: decoded, rebuilt (FEC), concealed, or silence when nothing has come yet."""
         rate = self.spec.rate
         if len(self._in) >= self.samples_per_frame:
             samples, self._in = self._in[: self.samples_per_frame], self._in[self.samples_per_frame :]
-            return Frame(samples, rate)
+            return Frame(self._mono(samples), rate)
         packet = self.rtp.pop_packet()
         if packet is None:
             if not self.heard_audio:
                 return Frame.silence(rate)
-            self.plc_frames += 1
-            return Frame(self.decoder.conceal(self.samples_per_frame), rate, flags=FrameFlag.PLC)
+            return self._lost()
         self.heard_audio = True
         try:
             pcm = self.decoder.decode(packet.payload)
         except Exception:  # a corrupt payload is concealed, never raised into the call
-            return Frame(self.decoder.conceal(self.samples_per_frame), rate, flags=FrameFlag.PLC)
-        if len(pcm) == self.samples_per_frame:
-            return Frame(pcm, rate, encoded=Encoded(self.spec.name, rate, packet.payload))
-        # ptime other than 20 ms: hand out 20 ms at a time.
-        self._in = np.concatenate((self._in, pcm))
-        return self.read() if len(self._in) >= self.samples_per_frame else Frame.silence(rate)
+            return self._conceal()
+        if len(pcm) == self.samples_per_frame and not len(self._in):
+            return Frame(self._mono(pcm), rate, encoded=Encoded(self.spec.name, rate, packet.payload))
+        return self._queue(pcm, FrameFlag.NONE)
+
+    def _lost(self) -> Frame:
+        # The jitter buffer moved past a gap; the packet after it may already be here.
+        if self._fec is not None:
+            following = self.rtp.peek_packet()
+            if following is not None:
+                try:
+                    pcm = self._fec(following.payload, self.packet_samples)
+                except Exception:
+                    return self._conceal()
+                if getattr(self.decoder, "last_flag", FrameFlag.FEC) & FrameFlag.FEC:
+                    self.fec_frames += 1
+                    return self._queue(pcm, FrameFlag.FEC)
+                self.plc_frames += 1
+                return self._queue(pcm, FrameFlag.PLC)
+        return self._conceal()
+
+    def _conceal(self) -> Frame:
+        self.plc_frames += 1
+        return self._queue(self.decoder.conceal(self.packet_samples), FrameFlag.PLC)
+
+    def _queue(self, pcm: Samples, flags: FrameFlag) -> Frame:
+        """Hand out what a packet of another ptime decoded to, 20 ms at a time."""
+        self._in = np.concatenate((self._in, pcm)) if len(self._in) else pcm
+        if len(self._in) < self.samples_per_frame:
+            return Frame.silence(self.spec.rate)
+        samples, self._in = self._in[: self.samples_per_frame], self._in[self.samples_per_frame :]
+        return Frame(self._mono(samples), self.spec.rate, flags=flags)
+
+    def _mono(self, samples: Samples) -> Samples:
+        if self.channels == 1:
+            return samples
+        mixed: Samples = samples.reshape(-1, self.channels).mean(axis=1).astype(np.int16)
+        return mixed
 
     def write(self, frame: Frame) -> None:
         if not self.sending:
             return
         encoded = frame.encoded
-        same_codec = (
+        if (
             encoded is not None
+            and self.passes_through
             and encoded.codec == self.spec.name
             and encoded.rate == self.spec.rate
-            and self.samples_per_packet == self.samples_per_frame
-        )
-        if same_codec and encoded is not None:
+        ):
             self.rtp.send_audio(encoded.payload)
             return
         samples = frame.samples
+        if self.channels != 1:
+            samples = np.repeat(samples, self.channels)
         if len(samples) == self.samples_per_packet and not len(self._out):
             self.rtp.send_audio(self.encoder.encode(samples))
             return
@@ -103,6 +242,30 @@ class SipMedia:
         while len(self._out) >= self.samples_per_packet:
             chunk, self._out = self._out[: self.samples_per_packet], self._out[self.samples_per_packet :]
             self.rtp.send_audio(self.encoder.encode(chunk))
+
+    def codec_stats(self) -> object | None:
+        """The decoder's own counters (mod_opus: `OpusStats`), if it keeps any."""
+        return getattr(self.decoder, "stats", None)
+
+    def variables(self) -> dict[str, str]:
+        """Channel variables for `uuid_dump` and the CDR: RTP counters, and the codec's own."""
+        stats = self.rtp.stats
+        out = {
+            "rtp_audio_in_packet_count": str(stats.packets_received),
+            "rtp_audio_out_packet_count": str(stats.packets_sent),
+            "rtp_audio_in_skip_packet_count": str(stats.lost),
+            "rtp_audio_in_jitter_ms": f"{stats.jitter_ms:.3f}",
+            "rtp_audio_in_plc_frames": str(self.plc_frames),
+            "rtp_audio_in_fec_frames": str(self.fec_frames),
+        }
+        codec = self.codec_stats()
+        to_variables = getattr(codec, "variables", None)
+        if callable(to_variables):
+            out.update(to_variables())
+        bitrate = getattr(self.encoder, "bitrate", None)
+        if isinstance(bitrate, int):
+            out["rtp_audio_out_bitrate"] = str(bitrate)
+        return out
 
     def quality(self) -> MediaQuality:
         stats = self.rtp.stats
@@ -112,7 +275,19 @@ class SipMedia:
             packets_lost=stats.lost,
             jitter_ms=round(stats.jitter_ms, 3),
             plc_frames=self.plc_frames,
+            fec_frames=self.fec_frames,
         )
+
+    def on_rtcp(self, packets: list[Any]) -> None:
+        """RTCP from the far end: a report on our stream tells an adaptive encoder about loss (O5)."""
+        if not self.adaptive:
+            return
+        report = self.rtp.stats.remote_report
+        if report is not None and report is not self._last_report:
+            self._last_report = report
+            new_bitrate = self.encoder.on_loss_report(report.fraction_lost, time.monotonic())  # type: ignore[attr-defined]
+            if new_bitrate is not None:
+                log.info("opus bitrate now %s bps (far end lost %d/256)", new_bitrate, report.fraction_lost)
 
     def close(self) -> None:
         self.rtp.close()
@@ -195,8 +370,25 @@ class SipDriver:
         finally:
             if self._music is not None:
                 self._music.close()
-            if self.media is not None:
-                self.media.close()
+            media = self.media
+            if media is not None:
+                self._report(media)
+                media.close()
+            self.call.close_media()
+
+    def _report(self, media: SipMedia) -> None:
+        """The leg's media counters become channel variables (and so reach the CDR)."""
+        session = self.call.session
+        if session is None:
+            return
+        try:
+            session.variables.update(media.variables())
+        except Exception:  # figures are a nicety; a hangup must not fail for them
+            log.exception("[%s] could not read the media counters", self.call.uuid)
+            return
+        codec = media.codec_stats()
+        if codec is not None:
+            log.info("[%s] %s %s", self.call.uuid, media.spec.name, codec)
 
     def quality(self) -> MediaQuality:
         return self.media.quality() if self.media is not None else MediaQuality()

@@ -74,6 +74,7 @@ class VertoClient:
         self.messages_in = 0
         self.messages_out = 0
         self.dropped = False
+        self.granted_channels: set[str] = set()  # opened by a conference join (see service._grant)
 
     def __repr__(self) -> str:
         return f"<VertoClient {self.name} {self.connection.state.value} {self.sessid}>"

@@ -14,8 +14,10 @@ gets which params, and the service sends them.
 
 Other modules reach browsers through the event bus, never by importing this
 one: a CUSTOM event with subclass `verto::broadcast`, an `Event-Channel`
-header and a JSON body is delivered as `verto.event` to that channel's
-subscribers (the seam conference live arrays use).
+header and a JSON object body (the `verto.event` params: `data`, `pvtData` ...)
+is delivered to that channel's subscribers, or straight to one socket when the
+channel is its sessid or the uuid of its call (the seam conference live arrays
+and their `conference-liveArray-join` pvtData use).
 """
 
 from __future__ import annotations

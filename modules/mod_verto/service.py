@@ -372,8 +372,9 @@ class VertoService:
     # ---- event channels ----------------------------------------------------------------------
 
     def _may_use(self, client: VertoClient, channel: str) -> bool:
-        """Its own sessid and its calls' uuids always; otherwise jsonrpc-allowed-event-channels."""
-        if channel == client.sessid:
+        """Its own sessid, its calls' uuids and channels a conference opened to it; otherwise the
+        user's jsonrpc-allowed-event-channels."""
+        if channel == client.sessid or channel in client.granted_channels:
             return True
         call = self.calls.by_id.get(channel)
         if call is not None and call.owner == client.sessid:
@@ -423,13 +424,40 @@ class VertoService:
         return {"message": "SENT", "eventChannel": channel, "delivered": delivered}
 
     def deliver(self, channel: str, event: Json) -> int:
-        """Send `verto.event` to every subscriber of `channel` (and of its main channel)."""
+        """Send `verto.event` for `channel`.
+
+        A channel that is a logged-in sessid, or the uuid of a Verto call, goes to
+        that one socket without any subscription (mod_verto.c jsock_send_event: the
+        implicit channel of a connection or session); any other goes to the
+        channel's subscribers and its main channel's.
+        """
+        direct = self.clients.get(channel)
+        call = self.calls.by_id.get(channel)
+        if direct is None and call is not None and call.owner:
+            direct = self.clients.get(call.owner)
+        if direct is not None:
+            self._grant(direct, event.get("pvtData"))
+            direct.request("verto.event", dict(event))
+            return 1
         count = 0
         for who, params in self.channels.deliveries(channel, event):
             if isinstance(who, VertoClient):
                 who.request("verto.event", params)
                 count += 1
         return count
+
+    @staticmethod
+    def _grant(client: VertoClient, pvt: Any) -> None:
+        """A conference join opens its channels to this socket; leaving closes them again (FreeSWITCH's
+        conference does this with switch_event_channel_permission_modify)."""
+        if not isinstance(pvt, dict):
+            return
+        names = [pvt.get(key) for key in ("laChannel", "chatChannel", "infoChannel", "modChannel")]
+        channels = {name for name in names if isinstance(name, str) and name}
+        if pvt.get("action") == "conference-liveArray-join":
+            client.granted_channels |= channels
+        elif pvt.get("action") == "conference-liveArray-part":
+            client.granted_channels -= channels
 
     def _on_event(self, event: Event) -> None:
         if event.name == "CHANNEL_BRIDGE":
@@ -439,8 +467,12 @@ class VertoService:
         if channel is None:
             return
         try:
-            data: Any = json.loads(event.body) if event.body else {}
+            body: Any = json.loads(event.body) if event.body else {}
         except ValueError:
             log.warning("verto::broadcast for %s with a body that is not JSON", channel)
             return
-        self.deliver(channel, {"eventChannel": channel, "data": data})
+        # The body is the event as FreeSWITCH's switch_event_channel_broadcast carries it
+        # (`data`, `pvtData` ...); anything but an object travels as its `data`.
+        params = dict(body) if isinstance(body, dict) else {"data": body}
+        params["eventChannel"] = channel
+        self.deliver(channel, params)

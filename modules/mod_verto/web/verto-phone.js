@@ -123,15 +123,16 @@ function wire(c) {
 // ---- conference member list (live array) --------------------------------------------------
 
 function onEvent(event) {
-  const data = event.data || {};
-  if (data.action === 'conference-liveArray-join' || (data.pvtData && data.pvtData.laChannel)) {
-    const pvt = data.pvtData || data;
-    client.subscribe(pvt.laChannel).then(() => client.broadcast(pvt.laChannel, {
-      liveArray: { command: 'bootstrap', context: pvt.laChannel, name: pvt.laName, obj: {} },
-    })).catch(() => {});
+  // A conference tells this browser alone (its sessid channel) where its live array is.
+  const pvt = event.pvtData;
+  if (pvt && pvt.action === 'conference-liveArray-join') {
+    client.subscribe(pvt.laChannel)
+      .then(() => client.broadcast(pvt.laChannel, { liveArray: { command: 'bootstrap', context: pvt.laChannel, name: pvt.laName, obj: {} } }))
+      .catch((e) => notice(`Conference members unavailable: ${e.message}`, 'bad'));
     return;
   }
-  if (data.action === 'conference-liveArray-part') { members.clear(); renderMembers(); return; }
+  if (pvt && pvt.action === 'conference-liveArray-part') { members.clear(); renderMembers(); return; }
+  const data = event.data || {};
   switch (data.action) {
     case 'bootObj': members.clear(); (data.data || []).forEach(([key, row]) => members.set(key, row)); break;
     case 'add': case 'modify': members.set(data.hashKey, data.data); break;

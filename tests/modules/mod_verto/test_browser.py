@@ -12,11 +12,14 @@ under test-artifacts/verto/.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from modules.mod_verto import running_service
+from switchcore.events import Event
 from switchcore.media.analysis import dominant_frequency, rms, sine, tone_present
 from switchcore.media.wavfile import read_wav, write_wav
 
@@ -211,4 +214,70 @@ async def test_a_denied_microphone_is_reported(tmp_path):
             assert switch.sessions == {}
             await context.close()
     finally:
+        await switch.stop()
+
+
+def member_row(number: str, name: str, talking: bool = False, muted: bool = False) -> list:  # type: ignore[type-arg]
+    """A live-array row as mod_conference sends it (the status is a JSON string)."""
+    status = {
+        "audio": {
+            "muted": muted,
+            "deaf": False,
+            "onHold": False,
+            "talking": talking,
+            "floor": talking,
+            "energyScore": 0,
+        }
+    }
+    return [number, number, name, "opus@48000", json.dumps(status), {}, None]
+
+
+async def test_the_page_shows_a_conference_member_list_from_the_live_array(tmp_path, browser):
+    switch, port = await boot(tmp_path)
+    page = await browser.new_page()
+    try:
+        await page.goto(f"http://127.0.0.1:{port}/")
+        await page.fill("#login-user", "1000")
+        await page.fill("#login-password", "1234")
+        await page.click("#login-button")
+        await wait_for(page, "vertoPhone.state().conn === 'ready'")
+        sessid = await page.evaluate("vertoPhone.client.sessid")
+        la = "conference-liveArray.3000-127.0.0.1@127.0.0.1"
+
+        def send(channel: str, body: dict) -> None:  # type: ignore[type-arg]
+            event = Event.create("CUSTOM", "verto::broadcast", **{"Event-Channel": channel})
+            event.body = json.dumps(body)
+            switch.events.fire(event)
+
+        send(
+            sessid,
+            {"pvtData": {"action": "conference-liveArray-join", "laChannel": la, "laName": "3000-127.0.0.1"}},
+        )
+        service = running_service()
+        for _ in range(50):
+            if service.channels.subscribers(la):
+                break
+            await asyncio.sleep(0.1)
+        assert len(service.channels.subscribers(la)) == 1
+        rows = [["a", member_row("1000", "Extension 1000", talking=True)], ["b", member_row("1001", "Alice")]]
+        send(la, {"data": {"action": "bootObj", "name": "3000-127.0.0.1", "wireSerno": -1, "data": rows}})
+        await wait_for(page, "document.querySelectorAll('#members-list li').length === 2")
+        send(
+            la,
+            {
+                "data": {
+                    "action": "modify",
+                    "hashKey": "b",
+                    "wireSerno": 1,
+                    "data": member_row("1001", "Alice", muted=True),
+                }
+            },
+        )
+        await wait_for(page, "document.getElementById('members-list').textContent.includes('muted')")
+        assert await page.inner_text("#members-count") == "(2)"
+        await shot(page, "15-conference-members")
+        send(la, {"data": {"action": "del", "hashKey": "a", "wireSerno": 2}})
+        await wait_for(page, "document.querySelectorAll('#members-list li').length === 1")
+    finally:
+        await page.close()
         await switch.stop()

@@ -315,11 +315,22 @@ async def test_other_modules_reach_subscribers_through_the_event_bus(verto_switc
     client = await connect(login="1000")
     await client.call("verto.subscribe", {"eventChannel": "conference.3000"})
     event = Event.create("CUSTOM", "verto::broadcast", **{"Event-Channel": "conference.3000"})
-    event.body = json.dumps({"action": "bootObj", "data": []})
+    event.body = json.dumps({"data": {"action": "bootObj", "data": []}})
     switch.events.fire(event)
     delivered = await client.next_request("verto.event")
+    check_server_request(delivered)
     assert delivered["params"]["eventChannel"] == "conference.3000"
     assert delivered["params"]["data"] == {"action": "bootObj", "data": []}
+    # A browser's own sessid is a channel it hears without subscribing (pvtData for it alone).
+    private = Event.create("CUSTOM", "verto::broadcast", **{"Event-Channel": client.sessid})
+    private.body = json.dumps({"pvtData": {"action": "conference-liveArray-join", "laChannel": "x"}})
+    switch.events.fire(private)
+    delivered = await client.next_request("verto.event")
+    check_server_request(delivered)
+    assert delivered["params"] == {
+        "pvtData": {"action": "conference-liveArray-join", "laChannel": "x"},
+        "eventChannel": client.sessid,
+    }
 
 
 # ---- page, APIs, events -----------------------------------------------------------------------
@@ -450,3 +461,27 @@ async def test_a_certificate_adds_wss_beside_ws(tmp_path):
         await client.close()
     finally:
         await switch.stop()
+
+
+async def test_a_conference_join_opens_its_live_array_channel_to_that_browser_only(verto_switch, connect):
+    switch, _ = verto_switch
+    member = await connect(login="1000")
+    other = await connect(login="1001")
+    la = "conference-liveArray.3000-127.0.0.1@127.0.0.1"
+    assert (await member.call("verto.subscribe", {"eventChannel": la}))["error"]["code"] == -32002
+    join = Event.create("CUSTOM", "verto::broadcast", **{"Event-Channel": member.sessid})
+    join.body = json.dumps(
+        {"pvtData": {"action": "conference-liveArray-join", "laChannel": la, "laName": "3000-127.0.0.1"}}
+    )
+    switch.events.fire(join)
+    await member.next_request("verto.event")
+    assert (await member.call("verto.subscribe", {"eventChannel": la}))["result"]["subscribedChannels"] == [
+        la
+    ]
+    assert (await other.call("verto.subscribe", {"eventChannel": la}))["error"]["code"] == -32002
+    part = Event.create("CUSTOM", "verto::broadcast", **{"Event-Channel": member.sessid})
+    part.body = json.dumps({"pvtData": {"action": "conference-liveArray-part", "laChannel": la}})
+    switch.events.fire(part)
+    await member.next_request("verto.event")
+    await member.call("verto.unsubscribe", {"eventChannel": la})
+    assert (await member.call("verto.subscribe", {"eventChannel": la}))["error"]["code"] == -32002

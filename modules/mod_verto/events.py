@@ -14,14 +14,20 @@ gets which params, and the service sends them.
 
 Other modules reach browsers through the event bus, never by importing this
 one: a CUSTOM event with subclass `verto::broadcast`, an `Event-Channel`
-header and a JSON object body (the `verto.event` params: `data`, `pvtData` ...)
-is delivered to that channel's subscribers, or straight to one socket when the
-channel is its sessid or the uuid of its call (the seam conference live arrays
-and their `conference-liveArray-join` pvtData use).
+header and a JSON body is delivered as `verto.event` on that channel, as
+`{"eventChannel": <channel>, "data": <body>}` (a live-array message), or, when
+the body carries `pvtData` (header `Event-Channel-Type: channelPvtData`), with
+the body's members at the top (`{"eventChannel", "eventType", "pvtData"}`, the
+shape verto.js reads).  It goes to the channel's subscribers, or straight to one
+socket when the channel is its sessid or the uuid of its call.  The other way,
+every `verto.broadcast` of a browser is fired as CUSTOM `verto::client_broadcast`
+(`Event-Channel`, `verto_login`, `verto_sessid`, the params as JSON body), for
+the modules that own channels (conference chat and moderator controls).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +39,7 @@ LOGIN = "verto::login"
 CLIENT_CONNECT = "verto::client_connect"
 CLIENT_DISCONNECT = "verto::client_disconnect"
 BROADCAST = "verto::broadcast"  # the seam other modules use to reach browsers
+CLIENT_BROADCAST = "verto::client_broadcast"  # what browsers broadcast, for other modules
 
 Subscriber = Hashable
 
@@ -169,3 +176,20 @@ def broadcast_target(event: Event) -> str | None:
     if event.name != "CUSTOM" or event.subclass != BROADCAST:
         return None
     return event.get("Event-Channel") or None
+
+
+def channel_event(channel: str, body: Any, kind: str = "") -> dict[str, Any]:
+    """The `verto.event` params for a bus message on `channel` (see the module docstring)."""
+    if isinstance(body, dict) and (kind == "channelPvtData" or "pvtData" in body):
+        return {"eventChannel": channel, **{k: v for k, v in body.items() if k != "eventChannel"}}
+    return {"eventChannel": channel, "data": body}
+
+
+def fire_client_broadcast(
+    switch: Switch, channel: str, login: str, sessid: str, params: dict[str, Any]
+) -> None:
+    event = Event.create(
+        "CUSTOM", CLIENT_BROADCAST, **{"Event-Channel": channel, "verto_login": login, "verto_sessid": sessid}
+    )
+    event.body = json.dumps(params, separators=(",", ":"))
+    switch.events.fire(event)

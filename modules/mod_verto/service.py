@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from switchcore.events import Event
 from . import events as ev
 from .calls import VertoCalls
 from .client import CLOSE_NORMAL, VertoClient
-from .events import EventChannels, channel_list
+from .events import EventChannels, channel_event, channel_list
 from .guard import LoginGuard
 from .ice import (
     add_telephone_event,
@@ -69,6 +70,7 @@ log = logging.getLogger("mod_verto")
 
 Handler = Callable[[VertoClient, Json], Awaitable[Json]]
 WWW_DIR = Path(__file__).resolve().parent / "web"
+LIVE_ARRAY_NAME = re.compile(r"[A-Za-z0-9@._-]{1,128}")
 
 
 @dataclass(slots=True)
@@ -420,8 +422,38 @@ class VertoService:
         display = login.user.variable("effective_caller_id_name") if login.user is not None else None
         if display:
             event["fromDisplay"] = display
-        delivered = self.deliver(channel, event)
+        data = params.get("data")
+        command = data.get("liveArray") if isinstance(data, dict) else None
+        if isinstance(command, dict):
+            # A live-array command (bootstrap) is for the switch, not for the other subscribers.
+            await self._live_array(client, channel, command)
+            delivered = 0
+        else:
+            delivered = self.deliver(channel, event)
+        # Modules that own channels (conference chat and moderator controls) hear browsers here.
+        ev.fire_client_broadcast(self.switch, channel, client.uid, client.sessid, event)
         return {"message": "SENT", "eventChannel": channel, "delivered": delivered}
+
+    async def _live_array(self, client: VertoClient, channel: str, command: Json) -> None:
+        """`bootstrap`: the room's current rows, for this browser only (switch_live_array_bootstrap),
+        asked of mod_conference through its API (`conference <room> la_bootstrap <sessid>`)."""
+        name = command.get("name")
+        if (
+            command.get("command") != "bootstrap"
+            or not isinstance(name, str)
+            or not LIVE_ARRAY_NAME.fullmatch(name)
+        ):
+            return
+        reply = await self.switch.api(f"conference {name} la_bootstrap {client.sessid}")
+        try:
+            message = json.loads(reply)
+        except ValueError:
+            log.info("live array %s: no bootstrap (%s)", name, reply.strip()[:80])
+            return
+        if isinstance(message, dict) and isinstance(message.get("data"), dict):
+            client.request(
+                "verto.event", {"eventChannel": message.get("eventChannel", channel), "data": message["data"]}
+            )
 
     def deliver(self, channel: str, event: Json) -> int:
         """Send `verto.event` for `channel`.
@@ -471,8 +503,4 @@ class VertoService:
         except ValueError:
             log.warning("verto::broadcast for %s with a body that is not JSON", channel)
             return
-        # The body is the event as FreeSWITCH's switch_event_channel_broadcast carries it
-        # (`data`, `pvtData` ...); anything but an object travels as its `data`.
-        params = dict(body) if isinstance(body, dict) else {"data": body}
-        params["eventChannel"] = channel
-        self.deliver(channel, params)
+        self.deliver(channel, channel_event(channel, body, event.get("Event-Channel-Type")))

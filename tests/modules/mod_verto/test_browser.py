@@ -260,24 +260,51 @@ async def test_the_page_shows_a_conference_member_list_from_the_live_array(tmp_p
             await asyncio.sleep(0.1)
         assert len(service.channels.subscribers(la)) == 1
         rows = [["a", member_row("1000", "Extension 1000", talking=True)], ["b", member_row("1001", "Alice")]]
-        send(la, {"data": {"action": "bootObj", "name": "3000-127.0.0.1", "wireSerno": -1, "data": rows}})
+        send(la, {"action": "bootObj", "name": "3000-127.0.0.1", "wireSerno": -1, "data": rows})
         await wait_for(page, "document.querySelectorAll('#members-list li').length === 2")
-        send(
-            la,
-            {
-                "data": {
-                    "action": "modify",
-                    "hashKey": "b",
-                    "wireSerno": 1,
-                    "data": member_row("1001", "Alice", muted=True),
-                }
-            },
-        )
+        modify = {
+            "action": "modify",
+            "hashKey": "b",
+            "wireSerno": 1,
+            "data": member_row("1001", "Alice", muted=True),
+        }
+        send(la, modify)
         await wait_for(page, "document.getElementById('members-list').textContent.includes('muted')")
         assert await page.inner_text("#members-count") == "(2)"
         await shot(page, "15-conference-members")
-        send(la, {"data": {"action": "del", "hashKey": "a", "wireSerno": 2}})
+        send(la, {"action": "del", "hashKey": "a", "wireSerno": 2})
         await wait_for(page, "document.querySelectorAll('#members-list li').length === 1")
+    finally:
+        await page.close()
+        await switch.stop()
+
+
+async def test_the_page_in_a_real_conference_lists_its_members(tmp_path, browser):
+    from .test_conference import boot_with_conference, join
+
+    switch, port = await boot_with_conference(tmp_path)
+    page = await browser.new_page()
+    try:
+        await page.goto(f"http://127.0.0.1:{port}/")
+        await page.fill("#login-user", "1000")
+        await page.fill("#login-password", "1234")
+        await page.click("#login-button")
+        await wait_for(page, "vertoPhone.state().conn === 'ready'")
+        await page.fill("#number", "3000")
+        await page.click("#call")
+        await wait_for(page, "vertoPhone.state().call === 'active'")
+        await wait_for(page, "document.querySelectorAll('#members-list li').length === 1")
+        other, peer, _, _ = await join(port, "1001", 600)
+        await wait_for(page, "document.querySelectorAll('#members-list li').length === 2")
+        await wait_for(page, "vertoPhone.stats().then(s => s && s.packetsReceived > 100)")
+        await asyncio.sleep(1.0)
+        text = await page.inner_text("#members-list")
+        assert "1000" in text and "1001" in text
+        await shot(page, "16-in-a-conference")
+        await other.close()
+        await peer.close()
+        await page.click("#hangup")
+        await wait_for(page, "vertoPhone.state().call === 'ended'")
     finally:
         await page.close()
         await switch.stop()

@@ -315,7 +315,7 @@ async def test_other_modules_reach_subscribers_through_the_event_bus(verto_switc
     client = await connect(login="1000")
     await client.call("verto.subscribe", {"eventChannel": "conference.3000"})
     event = Event.create("CUSTOM", "verto::broadcast", **{"Event-Channel": "conference.3000"})
-    event.body = json.dumps({"data": {"action": "bootObj", "data": []}})
+    event.body = json.dumps({"action": "bootObj", "data": []})
     switch.events.fire(event)
     delivered = await client.next_request("verto.event")
     check_server_request(delivered)

@@ -202,6 +202,9 @@ class VertoMedia:
         self.remote_sdp = filter_candidates(offer_sdp, self.policy.rtp_ip)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(self.remote_sdp, "offer"))
+            for transceiver in self.pc.getTransceivers():
+                if transceiver.kind != "audio":
+                    transceiver.direction = "inactive"  # audio only: video is answered, never flows
             await self.pc.setLocalDescription(await self.pc.createAnswer())
         except Exception as exc:  # aiortc raises ValueError/OperationError/InvalidStateError
             raise MediaError(f"cannot answer the offer: {exc}") from exc

@@ -526,3 +526,16 @@ async def test_a_reattach_offer_nobody_answers_ends_like_a_detached_call(tmp_pat
         await again.close()
     finally:
         await switch.stop()
+
+
+async def test_an_offer_with_video_gets_audio_and_an_inactive_video_line(connect):
+    client = await connect(login="1000")
+    peer = RtcPeer(1000)
+    peer.pc.addTransceiver("video", direction="sendrecv")
+    call_id, _ = await place_call(client, peer)
+    answer = await answered(client, peer)
+    video = answer["params"]["sdp"].split("m=video")[1]
+    assert "a=inactive" in video
+    await peer.wait_frames(50)
+    assert abs(await heard_frequency(peer) - 1000) < 20
+    await peer.close()

@@ -136,7 +136,8 @@ class SwitchTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         try:
-            await self._ready.wait()
+            if not self._ready.is_set():
+                await self._ready.wait()
             await self.clock.tick()
         except ClockStopped:
             self.stop()

@@ -154,6 +154,7 @@ class Store:
         self._upsert_reg: _Upsert
         self._upsert_channel: _Upsert
         self._insert_cdr: _Upsert
+        self._insert_cdrs_many: Executable | None = None
 
     # -- life cycle ----------------------------------------------------------
 
@@ -192,6 +193,9 @@ class Store:
         self._upsert_reg = _Upsert(dialect, REGISTRATIONS, REGISTRATION_KEY)
         self._upsert_channel = _Upsert(dialect, LIVE_CHANNELS, ("uuid",))
         self._insert_cdr = _Upsert(dialect, CDRS, ("uuid",), update=False)
+        if dialect in ("sqlite", "postgresql"):
+            many = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(CDRS)
+            self._insert_cdrs_many = many.on_conflict_do_nothing(index_elements=["uuid"])
         self._engine = engine
 
     def close(self) -> None:
@@ -235,11 +239,20 @@ class Store:
         with self._tx() as conn:
             return self._insert_cdr(conn, values)
 
-    def write_cdrs(self, cdrs: list[CdrRecord]) -> list[bool]:
-        """Store several legs' CDRs in one transaction (what the CDR writer batches under load)."""
+    def write_cdrs(self, cdrs: list[CdrRecord]) -> None:
+        """Store several legs' CDRs in one transaction and one statement (the CDR writer's batches).
+
+        A leg whose CDR is already stored is skipped, as `write_cdr` does, but not reported.
+        """
+        if not cdrs:
+            return
         values = [cdr_values(cdr) for cdr in cdrs]
         with self._tx() as conn:
-            return [self._insert_cdr(conn, v) for v in values]
+            if self._insert_cdrs_many is not None:
+                conn.execute(self._insert_cdrs_many, values)  # executemany
+            else:
+                for v in values:
+                    self._insert_cdr(conn, v)
 
     def cdrs(
         self, limit: int = 100, uuid: str | None = None, call_uuid: str | None = None

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
+
 from modules.mod_verto import running_service
 from switchcore.causes import HangupCause
 from switchcore.media.analysis import dominant_frequency, rms, tone_present
@@ -190,6 +192,7 @@ async def test_hold_unhold_and_toggle_hold(verto_switch, connect):
     await peer.close()
 
 
+@pytest.mark.slow
 async def test_while_one_browser_holds_the_other_hears_hold_music(connect):
     caller = await connect(login="1001")
     callee = await connect(login="1000")
@@ -498,6 +501,7 @@ async def test_a_browser_that_stops_answering_pings_loses_its_call_after_the_det
         assert await session.wait_hangup(3)
         assert session.cause is HangupCause.RECOVERY_ON_TIMER_EXPIRE
         await peer.close()
+        client.ws.transport.abort()  # no closing handshake with a socket that does not read
         await client.close()
     finally:
         await switch.stop()

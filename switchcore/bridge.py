@@ -62,7 +62,15 @@ async def bridge(a: Session, b: Session) -> Session | None:
     pumps = {loop.create_task(_pump(a, b)), loop.create_task(_pump(b, a))}
     ended: Session | None = None
     try:
-        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        for leg in (a, b):
+            leg.leave_bridge.clear()
+            leg.transferred_out = False
+        leaving = {loop.create_task(a.leave_bridge.wait()), loop.create_task(b.leave_bridge.wait())}
+        try:
+            await asyncio.wait(pumps | leaving, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in leaving:
+                task.cancel()
         ended = a if a.hungup else b if b.hungup else None
     finally:
         a.dtmf_listener = b.dtmf_listener = None

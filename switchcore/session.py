@@ -109,6 +109,9 @@ class Session:
         self.changed: asyncio.Event = asyncio.Event()
         self._destroyed = asyncio.Event()
         self._interrupt: Instruction | None = None
+        # Set when this leg is transferred out of a bridge that another leg's app drives.
+        self.leave_bridge = asyncio.Event()
+        self.transferred_out = False
         self._pending_apps: tuple[tuple[str, str], ...] = ()  # the app running now and those after it
         self._write_resampler: Callable[[Frame], Frame] | None = None
         self._write_resampler_rate = 0
@@ -274,9 +277,17 @@ class Session:
         self.instruct(Wait(), interrupt=True)
 
     def transfer(self, destination: str, dialplan: str = "XML", context: str = "") -> None:
-        """Stop what runs and route again (the `transfer` application and `uuid_transfer`)."""
+        """Stop what runs and route again (the `transfer` application and `uuid_transfer`).
+
+        A leg bridged by the other leg's `bridge` (it runs no application of its own)
+        leaves that bridge and is routed; the other leg goes on as after any bridge.
+        """
         self._interrupt = Route(destination, dialplan, context or self.profile.context)
         self.variables["transfer_history"] = f"{int(time.time())}:{destination}"
+        if self._app_task is None:
+            self.transferred_out = True  # the bridge driving this leg lets it go
+            self.leave_bridge.set()
+            self._instructions.put_nowait(Wait())  # wake the idle task: the interrupt comes next
         self._cancel_app()
 
     def _cancel_app(self) -> None:

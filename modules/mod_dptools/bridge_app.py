@@ -69,12 +69,16 @@ async def bridge_app(session: Session, arg: str) -> None:
             await session.answer()
         await bridge(session, b)
     finally:
-        if not b.hungup:
+        if not b.hungup and not b.transferred_out:
             b.hangup(HangupCause.NORMAL_CLEARING)
     if session.hungup:
         return
-    session.set_var("last_bridge_hangup_cause", b.cause.name)
-    session.set_var("bridge_hangup_cause", b.cause.name)
+    if b.transferred_out:
+        # The far leg was transferred away (REFER, uuid_transfer -bleg): as after its hangup.
+        session.set_var("last_bridge_hangup_cause", "BLIND_TRANSFER")
+    if not b.transferred_out:
+        session.set_var("last_bridge_hangup_cause", b.cause.name)
+        session.set_var("bridge_hangup_cause", b.cause.name)
     if session.var_true("hangup_after_bridge"):
         session.hangup(HangupCause.NORMAL_CLEARING)
     elif session.var_true("park_after_bridge"):

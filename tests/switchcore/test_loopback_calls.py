@@ -243,3 +243,15 @@ async def test_live_channels_are_mirrored_into_the_store_and_removed_when_gone(s
     await asyncio.sleep(0.2)
     await switch.channel_mirror.flush()
     assert switch.store.channels(node=switch.node) == []
+
+
+async def test_transferring_the_bridged_far_leg_takes_it_out_of_the_bridge_alive(switch):
+    a = await call(switch, "loopback/819999")
+    await asyncio.sleep(0.3)
+    far = next(s for s in switch.sessions.values() if s.name == "loopback/9999-a")
+    assert await switch.api(f"uuid_transfer {far.uuid} 9196") == "+OK\n"
+    await asyncio.sleep(0.5)
+    assert not far.hungup
+    assert far.profile.destination_number == "9196" and far.current_app == "echo"
+    assert await a.wait_hangup(3)  # its caller had hangup_after_bridge=true
+    far.hangup()

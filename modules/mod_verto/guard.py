@@ -1,82 +1,19 @@
-"""Slowing, then refusing, an address that keeps failing `login` (time is an input; no I/O).
+"""Slowing, then refusing, an address that keeps failing `login`: the core's FailureGuard.
 
-After `delay_after` failures within `window` seconds, each further failed login
-is answered only after a delay that grows by `step` seconds per failure (capped
-at `max_delay`); after `ban_after` failures the address is refused for
-`ban_seconds` (its WebSocket upgrade gets 403, a socket already open is
-closed).  A success forgets the address.  At most `max_tracked` addresses are
-remembered, the stalest dropped first, so a flood of addresses cannot grow
-memory without bound.
+A refused address's WebSocket upgrade gets 403 and a socket already open is closed.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass
+from switchcore.guard import FailureGuard, GuardVerdict
+
+Verdict = GuardVerdict
 
 
-@dataclass(slots=True)
-class _Record:
-    failures: int = 0
-    last: float = 0.0
-    banned_until: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What to do with one failed login: wait `delay` seconds, and close when `banned`."""
-
-    delay: float
-    banned: bool
-
-
-class LoginGuard:
-    def __init__(
-        self,
-        delay_after: int = 3,
-        ban_after: int = 10,
-        ban_seconds: float = 60.0,
-        window: float = 300.0,
-        step: float = 0.5,
-        max_delay: float = 5.0,
-        max_tracked: int = 10_000,
-    ) -> None:
-        self.delay_after = delay_after
-        self.ban_after = ban_after
-        self.ban_seconds = ban_seconds
-        self.window = window
-        self.step = step
-        self.max_delay = max_delay
-        self.max_tracked = max_tracked
-        self._records: OrderedDict[str, _Record] = OrderedDict()
-
-    def refused_for(self, address: str, now: float) -> float:
-        """Seconds this address is still refused (0 when it may connect)."""
-        record = self._records.get(address)
-        if record is None:
-            return 0.0
-        return max(0.0, record.banned_until - now)
-
-    def failed(self, address: str, now: float) -> Verdict:
+class LoginGuard(FailureGuard):
+    def failed(self, address: str, now: float) -> GuardVerdict:
         """Record a failed login from `address`."""
-        record = self._records.pop(address, None) or _Record()
-        if now - record.last > self.window and record.banned_until <= now:
-            record.failures = 0
-        record.failures += 1
-        record.last = now
-        extra = record.failures - self.delay_after
-        delay = min(self.max_delay, extra * self.step) if extra > 0 else 0.0
-        banned = bool(self.ban_after) and record.failures >= self.ban_after
-        if banned:
-            record.banned_until = now + self.ban_seconds
-            record.failures = 0
-        self._records[address] = record
-        while len(self._records) > self.max_tracked:
-            self._records.popitem(last=False)
-        return Verdict(delay, banned)
-
-    def succeeded(self, address: str) -> None:
-        self._records.pop(address, None)
+        return self.failure(address, now)
 
     def __len__(self) -> int:
         return len(self._records)

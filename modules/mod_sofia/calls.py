@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from switchcore.causes import HangupCause, cause_from_sip, sip_from_cause
 from switchcore.errors import CallError
 from switchcore.media.negotiate import (
-    CodecNegotiation,
     IncompatibleMedia,
     LocalMedia,
     MediaPolicy,
@@ -121,24 +120,20 @@ class SipCall:
         return self.invite.call_id if self.invite is not None else ""
 
     def policy(self) -> MediaPolicy:
+        handler = self.handler
         # FreeSWITCH: inbound-/outbound-codec-prefs per direction, codec-prefs for both.
         prefs = (
-            self.handler.param(f"{self.direction}-codec-prefs", "")
-            or self.handler.param("codec-prefs", "")
+            handler.param(f"{self.direction}-codec-prefs", "")
+            or handler.param("codec-prefs", "")
             or self.switch.global_vars.get("global_codec_prefs", "PCMU,PCMA")
         )
         if self.session is not None:
-            prefs = (
-                self.session.get_var("absolute_codec_string") or self.session.get_var("codec_string") or prefs
-            )
-        dtmf_type = self.handler.param("dtmf-type", "rfc2833")
-        negotiation = self.handler.param("inbound-codec-negotiation", "generous")
-        return MediaPolicy.from_prefs(
+            prefs = self.session.get_var("absolute_codec_string") or self.session.get_var("codec_string") or prefs
+        return handler.policy(
             prefs,
-            dtmf=dtmf_type == "rfc2833",
-            rfc2833_pt=int(self.handler.param("rfc2833-pt", "101") or 101),
-            negotiation=CodecNegotiation.GREEDY if negotiation == "greedy" else CodecNegotiation.GENEROUS,
-            fmtp=self.handler.fmtp_negotiators(),
+            handler.param("dtmf-type", "rfc2833"),
+            int(handler.param("rfc2833-pt", "101") or 101),
+            handler.param("inbound-codec-negotiation", "generous"),
         )
 
     def local_media(self) -> LocalMedia:
@@ -155,7 +150,7 @@ class SipCall:
         return f"SIP/2.0/{self.transport.upper()} {host}:{port};rport"
 
     def contact(self, user: str = "") -> NameAddr:
-        return NameAddr.parse(f"<{self.handler.stack.contact_uri(user, self.transport)}>")
+        return self.handler.contact(user, self.transport)
 
     async def _open_media(self, negotiated: Negotiated) -> None:
         """Bind the RTP stream for the negotiated codec (or follow a change of address/direction)."""

@@ -12,14 +12,16 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from switchcore.causes import HangupCause
+from switchcore.errors import InvalidTransition
 from switchcore.events import Event
-from switchcore.media.negotiate import FmtpNegotiator
+from switchcore.media.negotiate import CodecNegotiation, FmtpNegotiator, MediaPolicy
 from switchcore.media.rtp_session import PortAllocator
 
 from .calls import ALLOW, SipCall
 from .dialog import CSeqOutOfOrder
 from .message import Response
 from .tu import Incoming
+from .uri import NameAddr
 
 if TYPE_CHECKING:
     from switchcore.core import Switch
@@ -37,6 +39,8 @@ class SofiaCallHandler:
         self.profile = profile
         self.ports = ports
         self.calls: dict[str, SipCall] = {}
+        self._policies: dict[tuple[object, ...], MediaPolicy] = {}
+        self._contacts: dict[tuple[str, str], NameAddr] = {}
 
     # ---- what calls read from the profile ---------------------------------------------------
 
@@ -61,6 +65,34 @@ class SofiaCallHandler:
     @property
     def user_agent(self) -> str:
         return self.param("user-agent-string", "switchcore")
+
+    def policy(self, prefs: str, dtmf_type: str, rfc2833_pt: int, negotiation: str) -> MediaPolicy:
+        """The offer/answer policy for these settings, built once (calls of a profile share a few)."""
+        codecs = self.switch.registry.codecs
+        key = (prefs, dtmf_type, rfc2833_pt, negotiation, id(codecs), len(codecs))
+        policy = self._policies.get(key)
+        if policy is None:
+            if len(self._policies) >= 64:
+                self._policies.clear()
+            policy = MediaPolicy.from_prefs(
+                prefs,
+                dtmf=dtmf_type == "rfc2833",
+                rfc2833_pt=rfc2833_pt,
+                negotiation=CodecNegotiation.GREEDY if negotiation == "greedy" else CodecNegotiation.GENEROUS,
+                fmtp=self.fmtp_negotiators(),
+            )
+            self._policies[key] = policy
+        return policy
+
+    def contact(self, user: str, transport: str) -> NameAddr:
+        """Our Contact for this user and transport (RFC 3261 8.1.1.8), parsed once."""
+        key = (user, transport)
+        contact = self._contacts.get(key)
+        if contact is None:
+            if len(self._contacts) >= 1024:
+                self._contacts.clear()
+            contact = self._contacts[key] = NameAddr.parse(f"<{self.stack.contact_uri(user, transport)}>")
+        return contact
 
     def fmtp_negotiators(self) -> dict[str, FmtpNegotiator]:
         return {
@@ -125,10 +157,20 @@ class SofiaCallHandler:
         if req.to_tag != dialog.local_tag or req.from_tag != dialog.remote_tag:
             await incoming.respond(481, "Call/Transaction Does Not Exist")
             return False
+        if dialog.terminated:
+            # Our BYE crossed theirs (or a request raced the end of the call): the call is over either way.
+            await incoming.respond(
+                200 if req.method == "BYE" else 481,
+                "" if req.method == "BYE" else "Call/Transaction Does Not Exist",
+            )
+            return False
         try:
             dialog.receive_request(req)
         except CSeqOutOfOrder as exc:
             await incoming.respond(500, "CSeq Out Of Order", [("Warning", f'399 switchcore "{exc}"')])
+            return False
+        except InvalidTransition:
+            await incoming.respond(481, "Call/Transaction Does Not Exist")
             return False
         return True
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,67 @@ class _Borrowed:
         return  # the RtpSocket closes the real one when the call ends
 
 
+class _RtcpPort:
+    """The RTCP socket: a plain non-blocking socket read with `add_reader`.
+
+    RTCP is a packet every few seconds, so it gets no transport of its own
+    (half the cost of binding a leg); it looks enough like one for `RtpSession`:
+    `sendto`, `get_extra_info("sockname")` and a `close` that leaves it to us.
+    """
+
+    __slots__ = ("_loop", "_receive", "sock")
+
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        self.sock = sock
+        self._loop = loop
+        self._receive: Any = None
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self.sock.sendto(data, addr)
+        except OSError as exc:  # ICMP errors, a full buffer: RTCP is best effort
+            log.debug("RTCP send to %s failed: %s", addr, exc)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.sock.getsockname() if name == "sockname" else default
+
+    def close(self) -> None:
+        return  # the RtpSocket closes it when the call ends
+
+    def start(self, receive: Any) -> None:
+        if self._receive is None:
+            self._loop.add_reader(self.sock.fileno(), self._readable)
+        self._receive = receive
+
+    def _readable(self) -> None:
+        for _ in range(16):
+            try:
+                data, addr = self.sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("RTCP receive failed: %s", exc)
+                return
+            self._receive(data, addr)
+
+    def shutdown(self) -> None:
+        if self._receive is not None:
+            self._loop.remove_reader(self.sock.fileno())
+            self._receive = None
+        self.sock.close()
+
+
+def _bound(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class RtpSocket:
     """A call leg's RTP and RTCP ports, bound before our SDP names them and kept for the whole call.
 
@@ -76,7 +138,7 @@ class RtpSocket:
         port: int,
         ports: PortAllocator,
         rtp: tuple[asyncio.DatagramTransport, _Endpoint],
-        rtcp: tuple[asyncio.DatagramTransport, _Endpoint],
+        rtcp: _RtcpPort,
     ) -> None:
         self.port = port
         self._ports = ports
@@ -90,37 +152,42 @@ class RtpSocket:
         for _ in range(attempts):
             port = ports.allocate()
             try:
-                rtp = await loop.create_datagram_endpoint(_Endpoint, local_addr=(host, port))
+                rtp_sock = _bound(host, port)
             except OSError as exc:
                 ports.release(port)
-                if exc.errno != errno.EADDRINUSE and not isinstance(exc.__cause__, OSError):
+                if exc.errno != errno.EADDRINUSE:
                     raise
                 continue
             try:
-                rtcp = await loop.create_datagram_endpoint(_Endpoint, local_addr=(host, port + 1))
+                rtcp_sock = _bound(host, port + 1)
             except OSError:
-                rtp[0].close()
+                rtp_sock.close()
                 ports.release(port)
                 continue
-            for transport, _ in (rtp, rtcp):
-                if hasattr(transport, "max_size"):  # see rtp_session.MAX_DATAGRAM
-                    setattr(transport, "max_size", MAX_DATAGRAM)  # noqa: B010
-            return cls(port, ports, rtp, rtcp)
+            try:
+                rtp = await loop.create_datagram_endpoint(_Endpoint, sock=rtp_sock)
+            except BaseException:
+                rtp_sock.close()
+                rtcp_sock.close()
+                ports.release(port)
+                raise
+            if hasattr(rtp[0], "max_size"):  # see rtp_session.MAX_DATAGRAM
+                setattr(rtp[0], "max_size", MAX_DATAGRAM)  # noqa: B010
+            return cls(port, ports, rtp, _RtcpPort(rtcp_sock, loop))
         raise NoFreePort(f"no bindable RTP port pair on {host} after {attempts} attempts")
 
     def attach(self, session: RtpSession, rtcp_mux: bool) -> None:
         """Hand received datagrams to `session` from now on, and let it send through our sockets."""
         self._rtp[1].datagram_received = session.datagram_received  # type: ignore[method-assign]
-        self._rtcp[1].datagram_received = session.rtcp_received  # type: ignore[method-assign]
-        rtcp = None if rtcp_mux else _Borrowed(self._rtcp[0])
-        session.attach(_Borrowed(self._rtp[0]), rtcp)  # type: ignore[arg-type]
+        self._rtcp.start(session.rtcp_received)
+        session.attach(_Borrowed(self._rtp[0]), None if rtcp_mux else self._rtcp)  # type: ignore[arg-type]
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
         self._rtp[0].close()
-        self._rtcp[0].close()
+        self._rtcp.shutdown()
         self._ports.release(self.port)
 
 
@@ -290,6 +357,9 @@ class SipMedia:
                 log.info("opus bitrate now %s bps (far end lost %d/256)", new_bitrate, report.fraction_lost)
 
     def close(self) -> None:
+        if not self.rtp.sender.packets_sent:
+            # RFC 3550 6.3.7: a participant that never sent RTP (or RTCP) must not send a BYE.
+            self.rtp.remote_rtcp_address = None
         self.rtp.close()
 
 

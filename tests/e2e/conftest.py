@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,15 +14,20 @@ from tests.peers.ports import PortAllocator
 from .switch_process import SwitchProcess, make_conf
 
 # This directory's ports: SIP 15800 (internal) / 15880 (external), ESL 15821, Verto 15881;
-# phones and other peers 15830-15879, RTP 42000-42999.
+# phones and other peers 15830-15879, RTP 42000-42999.  SWITCHCORE_E2E_SWITCH_PORTS=
+# "<internal>,<external>,<esl>,<verto>" moves the switch's own ports (peers check that their
+# ports are free, the switch's are fixed), so two checkouts' e2e runs can share a machine.
+_SWITCH_PORTS = [
+    int(p) for p in os.environ.get("SWITCHCORE_E2E_SWITCH_PORTS", "15800,15880,15821,15881").split(",")
+]
+SIP_PORT, EXTERNAL_SIP_PORT, ESL_PORT, VERTO_PORT = _SWITCH_PORTS
 E2E_VARS = {
-    "internal_sip_port": "15800",
-    "external_sip_port": "15880",
-    "event_socket_port": "15821",
-    "verto_port": "15881",
+    "internal_sip_port": str(SIP_PORT),
+    "external_sip_port": str(EXTERNAL_SIP_PORT),
+    "event_socket_port": str(ESL_PORT),
+    "verto_port": str(VERTO_PORT),
 }
-ESL_PORT = 15821
-SIP = "sip:127.0.0.1:15800"
+SIP = f"sip:127.0.0.1:{SIP_PORT}"
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 from switchcore.store import Store
 from tests.peers.audio import describe, read_wav, tone_present
 
-from .conftest import SIP
+from .conftest import SIP, SIP_PORT
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def _call_baresip_to_pjsua(switch_proc, make_baresip, make_phone, tmp_path: Path
     phone.tone(600, 60)
     bare = make_baresip("b1003", user="1003", password="1234", registrar=SIP, tone_hz=1000, codecs=codecs)
     phone.record(tmp_path / "pjsua.wav")
-    bare.dial_and_wait_established("sip:1001@127.0.0.1:15800")
+    bare.dial_and_wait_established(f"sip:1001@127.0.0.1:{SIP_PORT}")
     phone.wait_call_state("CONFIRMED", timeout=10)
     time.sleep(4.0)
     phone.stop_record()

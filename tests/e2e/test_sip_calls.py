@@ -9,7 +9,7 @@ import pytest
 
 from tests.peers.audio import read_wav, tone_present
 
-from .conftest import SIP
+from .conftest import SIP, SIP_PORT
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def test_phone_registers_calls_9196_and_hears_its_own_tone(switch_proc, make_pho
     phone.tone(1000, 30)
     rec = tmp_path / "echo.wav"
     phone.record(rec)
-    phone.call_and_wait_confirmed("sip:9196@127.0.0.1:15800")
+    phone.call_and_wait_confirmed(f"sip:9196@127.0.0.1:{SIP_PORT}")
     time.sleep(3)
     phone.stop_record()
     phone.hangup_and_wait()
@@ -47,7 +47,7 @@ def test_two_phones_call_each_other_hear_each_other_and_exchange_dtmf(
     rec_a, rec_b = tmp_path / "a.wav", tmp_path / "b.wav"
     a.record(rec_a)
     b.record(rec_b)
-    a.call_and_wait_confirmed("sip:1001@127.0.0.1:15800")
+    a.call_and_wait_confirmed(f"sip:1001@127.0.0.1:{SIP_PORT}")
     time.sleep(3)
     a.dtmf("1234#")
     b.wait_dtmf("1234#", timeout=10)

@@ -11,12 +11,12 @@ from switchcore.causes import HangupCause
 from switchcore.store import Store
 from tests.peers.audio import band_energy_ratio, describe, read_wav, rms, tone_present
 
-from .conftest import ESL_PORT, SIP
+from .conftest import ESL_PORT, SIP, SIP_PORT
 from .esl_events import EslEvents
 
 pytestmark = pytest.mark.slow
 
-URI = "sip:{}@127.0.0.1:15800"
+URI = "sip:{}@127.0.0.1:" + str(SIP_PORT)
 
 
 def _phone(make_phone, name: str, user: str, freq: float, auto_answer: bool = False):  # type: ignore[no-untyped-def]

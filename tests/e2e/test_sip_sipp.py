@@ -15,15 +15,15 @@ from switchcore.causes import HangupCause
 from switchcore.store import Store
 from tests.peers.audio import describe, tone_present
 
-from .conftest import ESL_PORT
+from .conftest import ESL_PORT, EXTERNAL_SIP_PORT, SIP_PORT
 from .esl_events import EslEvents
 from .rtp_probe import RtpProbe
 from .switch_process import wait_until
 
 pytestmark = pytest.mark.slow
 
-INTERNAL = "127.0.0.1:15800"
-EXTERNAL = "127.0.0.1:15880"
+INTERNAL = f"127.0.0.1:{SIP_PORT}"
+EXTERNAL = f"127.0.0.1:{EXTERNAL_SIP_PORT}"
 AUTH = {"caller": "1000", "auth_user": "1000", "auth_password": "1234"}
 
 
@@ -50,8 +50,12 @@ def test_invite_cancel_gets_487_and_stops_the_ringing_phone(switch_proc, make_si
     result.assert_ok(calls=1)
     phone.wait_incoming(timeout=5)
     phone.wait_call_state("DISCONNECTED", timeout=10)
-    assert wait_until(lambda: not _channel_uuids(switch_proc), 5)
-    legs = {cdr.direction: cdr for cdr in _cdrs(switch_proc)}
+    assert wait_until(lambda: not _channel_uuids(switch_proc), 5), switch_proc.api(
+        "show channels", port=ESL_PORT
+    )
+    cdrs = _cdrs(switch_proc)
+    legs = {cdr.direction: cdr for cdr in cdrs}
+    assert set(legs) == {"inbound", "outbound"}, [(c.direction, c.hangup_cause) for c in cdrs]
     assert legs["inbound"].hangup_cause is HangupCause.ORIGINATOR_CANCEL
     assert legs["inbound"].sip_status == 487
     assert (

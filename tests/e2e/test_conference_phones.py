@@ -48,6 +48,16 @@ def _phone(make_phone: Callable[..., Phone], user: str, freq: float, codec: str 
     return phone
 
 
+def _listening(switch_proc: SwitchProcess) -> SwitchProcess:
+    """The switch, once sure it holds its SIP and event socket ports (another run may hold them)."""
+    listeners = switch_proc.ready_line
+    for wanted in (f"sip udp {SIP.removeprefix('sip:')}", f"esl tcp 127.0.0.1:{ESL_PORT}"):
+        assert wanted in listeners, (
+            f"the switch could not listen on {wanted}: {listeners}\n{switch_proc.output(30)}"
+        )
+    return switch_proc
+
+
 def _api(switch_proc: SwitchProcess, command: str) -> str:
     return str(switch_proc.api(command, port=ESL_PORT))
 
@@ -141,6 +151,7 @@ def _best_match(recording: Samples, reference: Samples) -> float:
 def test_three_phones_in_3000_alone_prompt_moh_mix_minus_mute_record_dtmf_and_hangup(
     switch_proc: SwitchProcess, make_phone: Callable[..., Phone], tmp_path: Path
 ) -> None:
+    _listening(switch_proc)
     phones = {user: _phone(make_phone, user, freq) for user, freq in TONES.items()}
     with EslEvents(ESL_PORT, "CUSTOM conference::maintenance") as events:
         _first_member_hears_the_alone_prompt_then_music(switch_proc, phones["1000"], tmp_path)
@@ -280,7 +291,7 @@ def test_g722_and_pcmu_phones_in_wideband_room_3100_hear_each_other(
     down, it does not fold).
     """
     # conf/vars.xml offers OPUS,PCMU,PCMA; FreeSWITCH's default vars.xml has G722 among them too.
-    switch_proc = start_switch({"global_codec_prefs": "OPUS,G722,PCMU,PCMA"})
+    switch_proc = _listening(start_switch({"global_codec_prefs": "OPUS,G722,PCMU,PCMA"}))
     tones = {"1010": 5000.0, "1011": 1500.0, "1012": 900.0}
     codecs = {"1010": "G722/16000", "1011": "G722/16000", "1012": "PCMU/8000"}
     phones = {user: _phone(make_phone, user, tones[user], codecs[user]) for user in tones}

@@ -326,3 +326,40 @@ def test_g722_and_pcmu_phones_in_wideband_room_3100_hear_each_other(
     _assert_hears("1011 (G.722)", samples, [5000.0, 900.0], [1500.0], rate, min_share=0.12)
     samples, rate = heard["1012"]
     _assert_hears("1012 (PCMU)", samples, [1500.0], [900.0, 5000.0, 3000.0], rate)
+
+
+# ---- hold ---------------------------------------------------------------------------------------
+
+
+def test_a_member_on_hold_does_not_fill_the_room_with_music_and_is_heard_again_after_unhold(
+    switch_proc: SwitchProcess, make_phone: Callable[..., Phone], tmp_path: Path
+) -> None:
+    """FreeSWITCH plays `hold_music` to a held caller's bridged partner; a conference is no partner.
+
+    pjsua keeps sending its audio on a sendonly stream, so the others may hear that, or nothing -
+    but the switch must not feed its own music on hold into the room for everyone.
+    """
+    _listening(switch_proc)
+    a, b = _phone(make_phone, "1000", TONES["1000"]), _phone(make_phone, "1001", TONES["1001"])
+    with EslEvents(ESL_PORT, "CHANNEL_HOLD CHANNEL_UNHOLD CUSTOM conference::maintenance") as events:
+        for phone in (a, b):
+            phone.call_and_wait_confirmed(URI.format("3000"))
+        # the alone prompt, then the enter sound
+        assert wait_until(
+            lambda: len(events.find("CUSTOM", lambda e: e.get("Action") == "play-file-done")) >= 2, 8
+        ), [e.get("Action") for e in events.events]
+        b.hold()
+        events.wait("CHANNEL_HOLD", timeout=5)
+        time.sleep(0.5)
+        held = _listen({"1000": a}, tmp_path, "held", 2.5)["1000"]
+        b.unhold()
+        events.wait("CHANNEL_UNHOLD", timeout=5)
+        time.sleep(0.5)
+        resumed = _listen({"1000": a}, tmp_path, "resumed", 2.5)["1000"]
+    _assert_hears("1000 (1001 back from hold)", resumed, [TONES["1001"]], [TONES["1000"]])
+    moh = _at_8k(MOH_WAV)
+    music = _label_stretches(held, {"moh": np.concatenate((moh, moh))}).count("moh")
+    if music > 1:
+        # Known bug, SIP call layer: SipDriver.read_frame (modules/mod_sofia/media.py) returns
+        # hold music for every read while the far end holds, with or without a bridged partner.
+        pytest.xfail(f"the room hears music on hold while 1001 holds ({music} stretches of it)")

@@ -128,7 +128,9 @@ class SipCall:
             or self.switch.global_vars.get("global_codec_prefs", "PCMU,PCMA")
         )
         if self.session is not None:
-            prefs = self.session.get_var("absolute_codec_string") or self.session.get_var("codec_string") or prefs
+            prefs = (
+                self.session.get_var("absolute_codec_string") or self.session.get_var("codec_string") or prefs
+            )
         return handler.policy(
             prefs,
             handler.param("dtmf-type", "rfc2833"),
@@ -168,7 +170,7 @@ class SipCall:
         rtp = RtpSession(
             rtp_config(negotiated, timeout),
             on_dtmf=self._on_rtp_dtmf,
-            on_timeout=self._on_media_timeout,
+            on_timeout=self.on_media_timeout,
             on_rtcp=self._on_rtcp,
         )
         self.rtp_socket.attach(rtp, negotiated.rtcp_mux)
@@ -198,7 +200,7 @@ class SipCall:
         if self.session is not None and not self.session.hungup:
             self.session.queue_dtmf(digit.digit, "RTP", int(digit.duration_ms))
 
-    def _on_media_timeout(self) -> None:
+    def on_media_timeout(self) -> None:
         if self.session is not None and not self.session.hungup and not self.driver.held:
             log.warning(
                 "[%s] no RTP for %s s: hanging up", self.uuid, self.handler.param("rtp-timeout-sec", "")

@@ -16,6 +16,7 @@ import errno
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,6 +30,8 @@ from switchcore.media.rtp_session import MAX_DATAGRAM, NoFreePort, PortAllocator
 from switchcore.media.sdp import Direction
 from switchcore.media.sources import FrameSource, SourceError
 from switchcore.store.records import MediaQuality
+
+from .relay import RtpRelay
 
 if TYPE_CHECKING:
     from .calls import SipCall
@@ -182,6 +185,18 @@ class RtpSocket:
         self._rtcp.start(session.rtcp_received)
         session.attach(_Borrowed(self._rtp[0]), None if rtcp_mux else self._rtcp)  # type: ignore[arg-type]
 
+    def divert(self, handler: Callable[[bytes, tuple[str, int]], None]) -> None:
+        """Received RTP goes to `handler` instead (the relay's fast path)."""
+        self._rtp[1].datagram_received = handler  # type: ignore[method-assign,assignment]
+
+    def restore(self, session: RtpSession) -> None:
+        self._rtp[1].datagram_received = session.datagram_received  # type: ignore[method-assign]
+
+    @property
+    def sendto(self) -> Callable[[bytes, tuple[str, int]], None]:
+        send: Callable[[bytes, tuple[str, int]], None] = self._rtp[0].sendto
+        return send
+
     def close(self) -> None:
         if self.closed:
             return
@@ -222,16 +237,15 @@ class SipMedia:
         self._fec = getattr(self.decoder, "decode_fec", None)
         self.adaptive = hasattr(self.encoder, "on_loss_report")
         self._last_report: object = None
+        # May we send?  (Not while the far end holds with sendonly/inactive, RFC 3264 8.4.)
+        self.sending = negotiated.direction.sends and negotiated.remote_addr is not None
 
     def update(self, negotiated: Negotiated) -> None:
         """A re-INVITE changed direction or address (same codec): follow it."""
         self.negotiated = negotiated
+        self.sending = negotiated.direction.sends and negotiated.remote_addr is not None
         if negotiated.remote_addr is not None:
             self.rtp.set_remote(negotiated.remote_addr, negotiated.remote_rtcp_addr)
-
-    @property
-    def sending(self) -> bool:
-        return self.negotiated.direction.sends and self.negotiated.remote_addr is not None
 
     def read(self) -> Frame:
         """One 20 ms frame: decoded, rebuilt (FEC), concealed, or silence when nothing has come yet."""
@@ -363,8 +377,24 @@ class SipMedia:
         self.rtp.close()
 
 
+RELAY_RECHECK_S = 0.25  # how often a relaying leg looks again for taps, hold or a new partner
+
+
 class SipDriver:
-    """The ChannelDriver of a SIP leg: media from `SipMedia`, signalling through its `SipCall`."""
+    """The ChannelDriver of a SIP leg: media from `SipMedia`, signalling through its `SipCall`.
+
+    RTP relay: when the leg is bridged to another SIP leg with the same codec
+    and packet time, neither on hold and no media tap on either session, the
+    packets we receive go straight out on the partner's stream (only sequence,
+    timestamp and SSRC rewritten, `RtpSession.pass_through`) instead of through
+    the jitter buffer, a decode and the bridge's pump on every tick (once both
+    far ends have sent audio; until then the frames we send keep each stream
+    alive, as a phone behind NAT may wait for ours).  The pump
+    waits inside `read_frame` meanwhile, and goes back to frames as soon as a
+    tap, a hold, a re-INVITE, a hangup or the end of the bridge says so
+    (checked when they happen, and every `RELAY_RECHECK_S`).  The channel
+    variable `rtp_pass_through=false` keeps a leg on frames.
+    """
 
     def __init__(self, call: SipCall, rate: int = 8000) -> None:
         self.call = call
@@ -372,6 +402,8 @@ class SipDriver:
         self._rate = rate
         self.held = False  # the far end put us on hold
         self._music: FrameSource | None = None
+        self.relaying = False
+        self._wake: asyncio.Event | None = None
 
     @property
     def rate(self) -> int:
@@ -390,16 +422,89 @@ class SipDriver:
             self.media.close()
         self.media = media
         self._rate = media.spec.rate
+        self._wake_pair()
 
     async def read_frame(self) -> Frame:
         await self.call.switch.clock.tick()
         media = self.media
         if media is None:
             return Frame.silence(self._rate)
+        partner = self._relay_partner(media)
+        if partner is not None:
+            await self._relay(media, partner)
+            return Frame.silence(self._rate)
         frame = media.read()
         if self.held:
             return self._hold_music(frame)
         return frame
+
+    # ---- RTP relay between two SIP legs (see the class docstring) ----------------------------
+
+    def _relay_partner(self, media: SipMedia) -> SipDriver | None:
+        session = self.call.session
+        if session is None or session.partner is None or self.held or session.hungup:
+            return None
+        partner = session.partner
+        other = partner.driver
+        if not isinstance(other, SipDriver) or other.held or other.media is None or partner.hungup:
+            return None
+        sink = other.media
+        if (
+            sink.spec.key != media.spec.key
+            or not media.heard_audio  # until both ends send, our silence keeps each stream alive
+            or not sink.heard_audio
+            or not media.passes_through
+            or not sink.passes_through
+            or session.read_taps
+            or session.write_taps
+            or partner.read_taps
+            or partner.write_taps
+            or session.variables.get("rtp_pass_through", "true").lower() in ("false", "no", "off", "0")
+        ):
+            return None
+        return other
+
+    async def _relay(self, media: SipMedia, partner: SipDriver) -> None:
+        sink = partner.media
+        source_socket, sink_socket = self.call.rtp_socket, partner.call.rtp_socket
+        assert sink is not None and source_socket is not None and sink_socket is not None
+        relay = RtpRelay(media, source_socket, sink, sink_socket)
+        self.relaying = True
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                wake = self._wake = asyncio.Event()
+                timer = loop.call_later(RELAY_RECHECK_S, wake.set)
+                try:
+                    await wake.wait()
+                finally:
+                    timer.cancel()
+                relay.sync()
+                if relay.timed_out(loop.time()):
+                    self.call.on_media_timeout()
+                    return
+                if (
+                    self.media is not media
+                    or partner.media is not sink
+                    or self._relay_partner(media) is not partner
+                ):
+                    return
+        finally:
+            self.relaying = False
+            self._wake = None
+            relay.stop()
+
+    def _wake_relay(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def _wake_pair(self) -> None:
+        """Something changed on this leg: both ends of a relay look again."""
+        self._wake_relay()
+        session = self.call.session
+        partner = session.partner if session is not None else None
+        if partner is not None and isinstance(partner.driver, SipDriver):
+            partner.driver._wake_relay()
 
     def _hold_music(self, frame: Frame) -> Frame:
         if self._music is None:
@@ -417,6 +522,7 @@ class SipDriver:
         if not held and self._music is not None:
             self._music.close()
             self._music = None
+        self._wake_pair()
 
     async def write_frame(self, frame: Frame) -> None:
         if self.media is not None:
@@ -435,6 +541,7 @@ class SipDriver:
         await self.call.send_dtmf(digits, duration_ms)
 
     async def hangup(self, cause: HangupCause) -> None:
+        self._wake_pair()
         try:
             await self.call.hangup(cause)
         finally:

@@ -96,7 +96,7 @@ def test_a_stereo_opus_stream_is_mono_inside_and_stereo_on_the_wire() -> None:
     assert all(f.channels == 1 and len(f.samples) == 960 for f in played)
     sent: list[bytes] = []
     media.rtp.send_audio = lambda payload, *a, **k: sent.append(payload)  # type: ignore[method-assign]
-    media.negotiated = _negotiated(spec, OPUS_PT, ("127.0.0.1", 9))
+    media.update(_negotiated(spec, OPUS_PT, ("127.0.0.1", 9)))
     media.write(Frame(tone, 48000))
     assert len(sent) == 1 and sent[0]
 

@@ -34,7 +34,6 @@ from switchcore.media.negotiate import (
     accept_answer,
     answer_offer,
     build_offer,
-    is_hold,
 )
 from switchcore.media.rtp_session import NoFreePort, RtpSession
 from switchcore.media.sdp import SdpError, SessionDescription
@@ -43,8 +42,10 @@ from switchcore.profile import CallerProfile
 from switchcore.session import Session
 from switchcore.states import CallState
 
+from . import in_dialog
 from .dialog import Dialog
 from .headers import Via
+from .in_dialog import quoted
 from .media import RtpSocket, SipDriver, SipMedia, rtp_config
 from .message import Request, Response, make_request, new_call_id, new_tag
 from .transaction import make_cancel
@@ -62,7 +63,7 @@ ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY, MESSAGE, UPDATE
 SDP = "application/sdp"
 
 
-def _reason_header(cause: HangupCause) -> tuple[str, str]:
+def reason_header(cause: HangupCause) -> tuple[str, str]:
     # RFC 3326: the Q.850 cause travels with the BYE (FreeSWITCH adds it too).
     code = int(cause) if int(cause) < 128 else 16
     return ("Reason", f'Q.850;cause={code};text="{cause.name}"')
@@ -154,7 +155,7 @@ class SipCall:
     def contact(self, user: str = "") -> NameAddr:
         return self.handler.contact(user, self.transport)
 
-    async def _open_media(self, negotiated: Negotiated) -> None:
+    async def open_media(self, negotiated: Negotiated) -> None:
         """Bind the RTP stream for the negotiated codec (or follow a change of address/direction)."""
         self.negotiated = negotiated
         media = self.driver.media
@@ -164,6 +165,7 @@ class SipCall:
             and media.negotiated.pt == negotiated.pt
         ):
             media.update(negotiated)
+            self.driver.media_changed()
             return
         assert self.rtp_socket is not None
         timeout = float(self.handler.param("rtp-timeout-sec", "0") or 0) or None
@@ -238,7 +240,7 @@ class SipCall:
             self.close_media()
             self.final_sent = True
             await incoming.respond(
-                488, "Not Acceptable Here", [("Warning", f'399 switchcore "{_quoted(exc)}"')]
+                488, "Not Acceptable Here", [("Warning", f'399 switchcore "{quoted(exc)}"')]
             )
             return
         except NoFreePort as exc:
@@ -248,7 +250,7 @@ class SipCall:
             return
         if offer is not None:
             answer_sdp = answer.sdp
-            await self._open_media(answer.negotiated)
+            await self.open_media(answer.negotiated)
         self.local_sdp = answer_sdp
         context = self.handler.param("context", "public")
         variables: dict[str, str] = {
@@ -297,18 +299,18 @@ class SipCall:
 
     async def ring_ready(self) -> None:
         if self.incoming is not None and not self.final_sent:
-            await self.incoming.respond(180, "Ringing", self._contact_headers(), to_tag=self.local_tag)
+            await self.incoming.respond(180, "Ringing", self.contact_headers(), to_tag=self.local_tag)
 
     async def pre_answer(self) -> None:
         if self.incoming is None or self.final_sent:
             return
         if self.local_sdp is None:
-            await self.incoming.respond(180, "Ringing", self._contact_headers(), to_tag=self.local_tag)
+            await self.incoming.respond(180, "Ringing", self.contact_headers(), to_tag=self.local_tag)
             return
         await self.incoming.respond(
             183,
             "Session Progress",
-            self._contact_headers(),
+            self.contact_headers(),
             bytes(self.local_sdp),
             SDP,
             to_tag=self.local_tag,
@@ -327,7 +329,7 @@ class SipCall:
         req = self.incoming.request
         self.dialog = Dialog.from_uas(req, self.local_tag, local_contact=self.contact())
         self.handler.track(self)
-        await self.incoming.respond(200, "OK", self._contact_headers(), body, SDP, to_tag=self.local_tag)
+        await self.incoming.respond(200, "OK", self.contact_headers(), body, SDP, to_tag=self.local_tag)
         wait_for_ack = getattr(self.incoming, "wait_for_ack", None)
         if wait_for_ack is not None:
             self._ack_watch = asyncio.get_running_loop().create_task(self._watch_ack(wait_for_ack))
@@ -342,7 +344,7 @@ class SipCall:
             session.variables["sip_hangup_disposition"] = "send_bye"
             session.hangup(HangupCause.RECOVERY_ON_TIMER_EXPIRE)
 
-    def _contact_headers(self) -> list[tuple[str, str]]:
+    def contact_headers(self) -> list[tuple[str, str]]:
         return [
             ("Contact", str(self.contact())),
             ("Allow", ALLOW),
@@ -360,7 +362,7 @@ class SipCall:
                 if self.session is not None:
                     self.session.hangup(HangupCause.INCOMPATIBLE_DESTINATION)
                 return
-            await self._open_media(negotiated)
+            await self.open_media(negotiated)
 
     async def on_cancel(self) -> None:
         if self.session is not None:
@@ -371,139 +373,6 @@ class SipCall:
         if self.incoming is not None and not self.final_sent:
             self.final_sent = True
             await self.incoming.respond(487, "Request Terminated", to_tag=self.local_tag)
-
-    # ---- in-dialog requests from the far end ------------------------------------------------
-
-    async def on_bye(self, incoming: Incoming) -> None:
-        self.bye_received = True
-        await incoming.respond(200, "OK")
-        if self.dialog is not None and not self.dialog.terminated:
-            self.dialog.terminate()
-        session = self.session
-        if session is not None:
-            session.variables["sip_hangup_disposition"] = "recv_bye"
-            # RFC 3261 15.1.2: a BYE in the early dialog ends the INVITE with 487 (the caller gave up).
-            cause = HangupCause.NORMAL_CLEARING if self.answered else HangupCause.ORIGINATOR_CANCEL
-            reason = incoming.request.get("Reason") or ""
-            if "cause=" in reason:
-                code = reason.split("cause=", 1)[1].split(";")[0].strip()
-                cause = HangupCause.parse(code, cause)
-            session.hangup(cause)
-
-    async def on_reinvite(self, incoming: Incoming) -> None:
-        """A re-INVITE: hold, unhold or a new address (RFC 3264 8, RFC 6337 for hold)."""
-        req = incoming.request  # CSeq order and target refresh: the handler applied them
-        if not req.body:
-            await incoming.respond(200, "OK", self._contact_headers(), bytes(self.local_sdp or b""), SDP)
-            return
-        try:
-            offer = SessionDescription.parse(req.body)
-            answer = answer_offer(offer, self.local_media(), self.policy(), self.switch.registry.codecs)
-        except (SdpError, IncompatibleMedia) as exc:
-            await incoming.respond(
-                488, "Not Acceptable Here", [("Warning", f'399 switchcore "{_quoted(exc)}"')]
-            )
-            return
-        audio = offer.audio()
-        held = audio is not None and is_hold(offer, audio)
-        self.local_sdp = answer.sdp
-        await self._open_media(answer.negotiated)
-        await incoming.respond(200, "OK", self._contact_headers(), bytes(answer.sdp), SDP)
-        self._set_held(held)
-
-    def _set_held(self, held: bool) -> None:
-        session = self.session
-        if session is None or held == self.driver.held:
-            return
-        self.driver.set_held(held)
-        media = self.driver.media
-        if media is not None:
-            hold_timeout = float(self.handler.param("rtp-hold-timeout-sec", "0") or 0) or None
-            run_timeout = float(self.handler.param("rtp-timeout-sec", "0") or 0) or None
-            with contextlib.suppress(RuntimeError):
-                media.rtp.set_media_timeout(hold_timeout if held else run_timeout)
-        if held:
-            session.set_call_state(CallState.HELD)
-            session.fire("CHANNEL_HOLD")
-        else:
-            session.set_call_state(CallState.ACTIVE)
-            session.fire("CHANNEL_UNHOLD")
-
-    async def on_info(self, incoming: Incoming) -> None:
-        req = incoming.request
-        kind = (req.content_type or "").lower()
-        digit = ""
-        duration = 100
-        if "dtmf-relay" in kind:
-            for line in req.body.decode("utf-8", "replace").splitlines():
-                name, _, value = line.partition("=")
-                if name.strip().lower() == "signal":
-                    digit = value.strip()[:1]
-                elif name.strip().lower() == "duration" and value.strip().isdigit():
-                    duration = int(value.strip())
-        elif "application/dtmf" in kind:
-            digit = req.body.decode("utf-8", "replace").strip()[:1]
-        await incoming.respond(200, "OK")
-        if digit and self.session is not None and not self.session.hungup:
-            self.session.queue_dtmf(digit.upper() if digit.isalpha() else digit, "INFO", duration)
-
-    async def on_refer(self, incoming: Incoming) -> None:
-        """Blind transfer (RFC 3515): the partner goes to the Refer-To target; we leave with BLIND_TRANSFER.
-
-        The partner is routed in this leg's context (an outbound leg has its
-        originator's), so a transfer reaches no further than the caller could.
-        The transferor hears `NOTIFY` 100 then 200 (RFC 3515 2.4.4, sipfrag)
-        before our BYE, which waits for the last NOTIFY.
-        """
-        req = incoming.request
-        refer_to = req.get("Refer-To") or req.get("r") or ""
-        try:
-            target = NameAddr.parse(refer_to).uri
-        except Exception:
-            await incoming.respond(400, "Bad Refer-To")
-            return
-        destination = target.user or ""
-        session = self.session
-        if not destination or session is None or session.hungup:
-            await incoming.respond(400 if not destination else 481, "Bad Refer-To" if not destination else "")
-            return
-        await incoming.respond(202, "Accepted")
-        self.refer_done = asyncio.Event()
-        try:
-            await self._notify_sipfrag("SIP/2.0 100 Trying")
-            if session.hungup:
-                await self._notify_sipfrag("SIP/2.0 487 Request Terminated", terminated=True)
-                return
-            other = session.partner
-            mover = other if other is not None else session
-            log.info("[%s] blind transfer of %s to %s", self.uuid, mover.uuid, destination)
-            session.variables["sip_refer_to"] = refer_to
-            mover.variables["sip_refered_by"] = req.get("Referred-By") or str(req.from_addr)
-            # Both at once, before anything awaits: the partner's bridge is cancelled by the
-            # transfer, so it must find this leg already down with its own cause.
-            mover.transfer(destination, "XML", session.profile.context)
-            if other is not None:
-                session.variables["sip_hangup_disposition"] = "recv_refer"
-                session.hangup(HangupCause.BLIND_TRANSFER)
-            await self._notify_sipfrag("SIP/2.0 200 OK", terminated=True)
-        finally:
-            self.refer_done.set()
-
-    async def _notify_sipfrag(self, frag: str, terminated: bool = False) -> None:
-        if self.dialog is None or self.dialog.terminated:
-            return
-        state = "terminated;reason=noresource" if terminated else "active;expires=60"
-        notify = self.dialog.create_request(
-            "NOTIFY",
-            self.via(),
-            headers=[("Event", "refer"), ("Subscription-State", state)],
-            body=frag.encode() + b"\r\n",
-            content_type="message/sipfrag;version=2.0",
-        )
-        try:
-            await asyncio.wait_for(self.handler.stack.request(notify, self.peer, self.transport), 5)
-        except (TimeoutError, OSError):
-            log.info("[%s] NOTIFY for REFER got no answer", self.uuid)
 
     # ---- outbound ---------------------------------------------------------------------------
 
@@ -658,7 +527,7 @@ class SipCall:
         except (SdpError, IncompatibleMedia) as exc:
             log.warning("[%s] unusable SDP answer: %s", self.uuid, exc)
             return False
-        await self._open_media(negotiated)
+        await self.open_media(negotiated)
         return True
 
     async def _on_2xx(self, response: Response) -> None:
@@ -686,9 +555,9 @@ class SipCall:
             return
         self._cancel_sent = True
         cancel = make_cancel(self.invite)
-        asyncio.get_running_loop().create_task(self._request_quietly(cancel))
+        asyncio.get_running_loop().create_task(self.request_quietly(cancel))
 
-    async def _request_quietly(self, request: Request) -> None:
+    async def request_quietly(self, request: Request) -> None:
         try:
             await asyncio.wait_for(self.handler.stack.request(request, self.peer, self.transport), 32)
         except (TimeoutError, OSError) as exc:
@@ -711,7 +580,7 @@ class SipCall:
         if self.incoming is not None and not self.final_sent:
             self.final_sent = True
             status = sip_from_cause(cause)
-            await self.incoming.respond(status, headers=[_reason_header(cause)], to_tag=self.local_tag)
+            await self.incoming.respond(status, headers=[reason_header(cause)], to_tag=self.local_tag)
             if self.session is not None:
                 self.session.variables.setdefault("sip_term_status", str(status))
             return
@@ -735,40 +604,14 @@ class SipCall:
                 await asyncio.wait_for(self.refer_done.wait(), 5)
             if self.dialog.terminated:
                 return
-        bye = self.dialog.create_request("BYE", self.via(), headers=[_reason_header(cause)])
+        bye = self.dialog.create_request("BYE", self.via(), headers=[reason_header(cause)])
         self.dialog.terminate()
         if self.session is not None:
             self.session.variables.setdefault("sip_hangup_disposition", "send_bye")
-        await self._request_quietly(bye)
+        await self.request_quietly(bye)
 
     async def send_dtmf(self, digits: str, duration_ms: int) -> None:
-        dtmf_type = (self.session.get_var("dtmf_type") if self.session else None) or self.handler.param(
-            "dtmf-type", "rfc2833"
-        )
-        media = self.driver.media
-        if dtmf_type == "info" or media is None or media.negotiated.dtmf_pt is None:
-            if dtmf_type == "none":
-                return
-            for digit in digits:
-                await self._send_info_dtmf(digit, duration_ms)
-            return
-        await media.rtp.send_dtmf(digits, duration_ms)
-
-    async def _send_info_dtmf(self, digit: str, duration_ms: int) -> None:
-        if self.dialog is None or self.dialog.terminated:
-            return
-        info = self.dialog.create_request(
-            "INFO",
-            self.via(),
-            body=f"Signal={digit}\r\nDuration={duration_ms}\r\n".encode(),
-            content_type="application/dtmf-relay",
-        )
-        await self._request_quietly(info)
-
-
-def _quoted(exc: Exception) -> str:
-    """An exception's text made safe inside a Warning header's quoted string (RFC 3261 25.1)."""
-    return str(exc).replace("\\", "").replace('"', "'").replace("\r", " ").replace("\n", " ")[:200]
+        await in_dialog.send_dtmf(self, digits, duration_ms)
 
 
 def target_of(dest: str, default_transport: str = "udp") -> Target:

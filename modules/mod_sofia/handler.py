@@ -17,6 +17,7 @@ from switchcore.events import Event
 from switchcore.media.negotiate import CodecNegotiation, FmtpNegotiator, MediaPolicy
 from switchcore.media.rtp_session import PortAllocator
 
+from . import in_dialog
 from .calls import ALLOW, SipCall
 from .dialog import CSeqOutOfOrder
 from .message import Response
@@ -130,15 +131,15 @@ class SofiaCallHandler:
         if not await self._in_dialog(call, incoming):
             return
         if method == "BYE":
-            await call.on_bye(incoming)
+            await in_dialog.on_bye(call, incoming)
         elif method == "INVITE":
-            await call.on_reinvite(incoming)
+            await in_dialog.on_reinvite(call, incoming)
         elif method == "INFO":
-            await call.on_info(incoming)
+            await in_dialog.on_info(call, incoming)
         elif method == "REFER":
             if not await self._authorised(incoming, in_dialog=True):
                 return
-            await call.on_refer(incoming)
+            await in_dialog.on_refer(call, incoming)
         elif method in ("OPTIONS", "NOTIFY", "UPDATE"):
             await incoming.respond(200, "OK")
         else:

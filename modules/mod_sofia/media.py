@@ -422,7 +422,7 @@ class SipDriver:
             self.media.close()
         self.media = media
         self._rate = media.spec.rate
-        self._wake_pair()
+        self.media_changed()
 
     async def read_frame(self) -> Frame:
         await self.call.switch.clock.tick()
@@ -498,7 +498,7 @@ class SipDriver:
         if self._wake is not None:
             self._wake.set()
 
-    def _wake_pair(self) -> None:
+    def media_changed(self) -> None:
         """Something changed on this leg: both ends of a relay look again."""
         self._wake_relay()
         session = self.call.session
@@ -522,7 +522,7 @@ class SipDriver:
         if not held and self._music is not None:
             self._music.close()
             self._music = None
-        self._wake_pair()
+        self.media_changed()
 
     async def write_frame(self, frame: Frame) -> None:
         if self.media is not None:
@@ -541,7 +541,7 @@ class SipDriver:
         await self.call.send_dtmf(digits, duration_ms)
 
     async def hangup(self, cause: HangupCause) -> None:
-        self._wake_pair()
+        self.media_changed()
         try:
             await self.call.hangup(cause)
         finally:

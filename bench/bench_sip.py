@@ -264,7 +264,8 @@ def cps_sweep(
     best: Step | None = None
     for rate in rates:
         step = cps_step(target, port, local, media, rate, seconds, work, pid)
-        cpu = f"  switch CPU {step.cpu_us:6.0f} us/call" if step.cpu_us else ""
+        who = "sipp uas" if target == "sipp" else "switch"
+        cpu = f"  {who} CPU {step.cpu_us:6.0f} us/call" if step.cpu_us else ""
         print(
             f"  {target:<7} {rate:>5}/s  ok {step.ok:>6}  failed {step.failed:>4}  "
             f"achieved {step.achieved:7.1f}/s  {'pass' if step.passed else 'FAIL'}{cpu}",

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mod_sofia.media")
 
+_EMPTY: Samples = np.zeros(0, dtype=np.int16)  # shared, never written: buffers start empty
+
 
 class _Endpoint(asyncio.DatagramProtocol):
     """The socket's protocol; `datagram_received` is rebound to the current RtpSession's own method."""
@@ -229,8 +231,8 @@ class SipMedia:
         self.samples_per_frame = self.frame_samples * spec.channels
         self.samples_per_packet = self.packet_samples * spec.channels
         self.passes_through = self.samples_per_packet == self.samples_per_frame
-        self._out = np.zeros(0, dtype=np.int16)
-        self._in = np.zeros(0, dtype=np.int16)
+        self._out: Samples = _EMPTY
+        self._in: Samples = _EMPTY
         self.heard_audio = False
         self.plc_frames = 0
         self.fec_frames = 0

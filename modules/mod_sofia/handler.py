@@ -135,6 +135,9 @@ class SofiaCallHandler:
         elif method == "INVITE":
             await in_dialog.on_reinvite(call, incoming)
         elif method == "INFO":
+            # Acts for the user (its DTMF drives IVRs and transfers): challenged like REFER.
+            if not await self._authorised(incoming, in_dialog=True):
+                return
             await in_dialog.on_info(call, incoming)
         elif method == "REFER":
             if not await self._authorised(incoming, in_dialog=True):

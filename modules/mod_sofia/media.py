@@ -5,7 +5,7 @@ from the jitter buffer and decoded (a missing one is concealed), so a leg with
 no incoming audio still yields a frame every 20 ms.  Writing encodes the L16
 frame, unless the frame carries a payload of our codec already (a bridge
 between two legs with the same codec passes it through untouched).  While the
-far end holds the call, what we read is music on hold, which is what the
+far end holds a bridged call, what we read is music on hold, which is what the
 bridged partner then hears (FreeSWITCH plays `hold_music` to the partner).
 """
 
@@ -436,9 +436,15 @@ class SipDriver:
             await self._relay(media, partner)
             return Frame.silence(self._rate)
         frame = media.read()
-        if self.held:
+        if self.held and self._bridged():
+            # FreeSWITCH plays hold music to a held leg's bridged partner; a conference or an
+            # application is no partner, and hears what the held phone sends (or nothing).
             return self._hold_music(frame)
         return frame
+
+    def _bridged(self) -> bool:
+        session = self.call.session
+        return session is not None and session.partner is not None
 
     # ---- RTP relay between two SIP legs (see the class docstring) ----------------------------
 

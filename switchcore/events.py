@@ -134,12 +134,26 @@ class Subscription:
         return event.name in self.names
 
 
+@dataclass(slots=True)
+class _Listener:
+    callback: Callable[[Event], None]
+    names: frozenset[str] | None
+    predicate: Callable[[str, str], bool] | None
+
+    def wants(self, name: str, subclass: str) -> bool:
+        if self.names is None and self.predicate is None:
+            return True
+        if self.names is not None and ("ALL" in self.names or name in self.names):
+            return True
+        return self.predicate is not None and self.predicate(name, subclass)
+
+
 class EventBus:
     """Fan-out of events to subscribers; firing is synchronous and never blocks."""
 
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
-        self._listeners: list[Callable[[Event], None]] = []
+        self._listeners: list[_Listener] = []
 
     def subscribe(
         self,
@@ -158,23 +172,36 @@ class EventBus:
 
     def wanted(self, name: str, subclass: str = "") -> bool:
         """Would anyone receive this event?  Firers skip building events nobody wants."""
-        if self._listeners:
-            return True
+        for listener in self._listeners:
+            if listener.wants(name, subclass):
+                return True
         for sub in self._subs:
             if "ALL" in sub.names or name in sub.names:
                 if name != "CUSTOM" or not sub.subclasses or subclass in sub.subclasses:
                     return True
         return False
 
-    def listen(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        """A synchronous in-process listener (must be quick); returns a function that removes it."""
-        self._listeners.append(callback)
-        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
+    def listen(
+        self,
+        callback: Callable[[Event], None],
+        names: Iterable[str] | None = None,
+        wants: Callable[[str, str], bool] | None = None,
+    ) -> Callable[[], None]:
+        """A synchronous in-process listener (must be quick); returns a function that removes it.
+
+        `names` (event names, "ALL" for all) or `wants(name, subclass)` say what it wants, so
+        events nobody wants are never built; with neither it gets every event.
+        """
+        listener = _Listener(callback, frozenset(names) if names is not None else None, wants)
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def fire(self, event: Event) -> None:
-        for callback in list(self._listeners):
+        for listener in list(self._listeners):
+            if not listener.wants(event.name, event.subclass):
+                continue
             try:
-                callback(event)
+                listener.callback(event)
             except Exception:  # a listener's bug must not break the caller's call
                 log.exception("event listener failed on %s", event.name)
         for sub in list(self._subs):

@@ -227,6 +227,11 @@ async def _ring_group(
                 break
             deadlines = [start + t for t in pending.values() if t] + [start + timeout]
             await _wait_any(list(pending), originator, max(0.01, min(0.5, min(deadlines) - loop.time())))
+    except asyncio.CancelledError:
+        # Whoever waited went away (its caller hung up): the legs still ringing go too.
+        for session in pending:
+            session.hangup(HangupCause.ORIGINATOR_CANCEL)
+        raise
     finally:
         for task in (early_task, ringback_task):
             if task is not None:

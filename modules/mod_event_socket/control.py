@@ -236,7 +236,7 @@ class CallControl:
         apps: tuple[tuple[str, str], ...] = ((app, arg),)
         if back_to_park and app != "park":
             apps += (("park", ""),)
-        remove = self.switch.events.listen(watch)
+        remove = self.switch.events.listen(watch, names=("CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE"))
         hangup: asyncio.Future[Any] = asyncio.ensure_future(session.wait_hangup())
         waiters: set[asyncio.Future[Any]] = {done, hangup}
         try:

@@ -427,6 +427,16 @@ class ListenerState:
 
     # ---- what this listener receives -------------------------------------------------------------
 
+    def wants_name(self, name: str, subclass: str) -> bool:
+        """Whether events of this name (and subclass) may go to this listener, filters aside."""
+        if not self.events_on or self.phase is not Phase.READY:
+            return False
+        if "ALL" in self.names:
+            return True
+        if name not in self.names:
+            return False
+        return name != "CUSTOM" or not subclass or subclass in self.subclasses
+
     def wants(self, event: Event) -> bool:
         """Whether `event` goes to this listener (mod_event_socket.c event_handler)."""
         if not self.events_on or self.phase is not Phase.READY:

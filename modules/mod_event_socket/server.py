@@ -382,7 +382,7 @@ class EventSocketServer:
 
     async def start(self, listen: bool = True) -> None:
         """Join the event bus and the log, then (unless `listen` is False) open the TCP listener."""
-        self._unlisten = self.switch.events.listen(self._on_event)
+        self._unlisten = self.switch.events.listen(self._on_event, wants=self._wants)
         self._logs = LogFanout(self._on_log, asyncio.get_running_loop())
         self._logs.install()
         if listen:
@@ -457,6 +457,10 @@ class EventSocketServer:
         return uuid in self.switch.sessions
 
     # ---- fan-out ------------------------------------------------------------------------------------
+
+    def _wants(self, name: str, subclass: str) -> bool:
+        """Does any connection subscribe to events named so (so the core builds them at all)?"""
+        return any(conn.state.wants_name(name, subclass) for conn in self.connections)
 
     def _on_event(self, event: Event) -> None:
         pending: PendingEvent | None = None

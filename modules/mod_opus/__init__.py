@@ -81,7 +81,7 @@ async def _load(switch: Switch) -> None:
             return
         log.info("mod_opus: opus.conf reloaded: %s", codecs.settings)
 
-    codecs.stop_following = switch.events.listen(reread)
+    codecs.stop_following = switch.events.listen(reread, names=("RELOADXML",))
 
 
 @module.shutdown

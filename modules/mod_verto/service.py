@@ -152,7 +152,7 @@ class VertoService:
                 profile.servers.append(server)
                 listeners.append(f"verto {'wss' if listen.secure else 'ws'} {listen.host}:{listen.port}")
             profile.running = bool(profile.servers)
-        self._unlisten = self.switch.events.listen(self._on_event)
+        self._unlisten = self.switch.events.listen(self._on_event, names=("CHANNEL_BRIDGE", "CUSTOM"))
         return listeners
 
     @staticmethod

@@ -255,3 +255,14 @@ async def test_transferring_the_bridged_far_leg_takes_it_out_of_the_bridge_alive
     assert far.profile.destination_number == "9196" and far.current_app == "echo"
     assert await a.wait_hangup(3)  # its caller had hangup_after_bridge=true
     far.hangup()
+
+
+async def test_legs_still_ringing_hang_up_when_the_caller_goes_away(switch):
+    from switchcore.module import OutgoingRequest
+
+    a = await switch.registry.endpoints["loopback"].outgoing(OutgoingRequest("8201", {}))
+    await asyncio.sleep(0.4)  # 8201 rings 9001 (which never answers) for a second first
+    assert any(s.name == "loopback/9001-a" for s in switch.sessions.values())
+    a.hangup()
+    await asyncio.sleep(1.0)
+    assert switch.sessions == {}

@@ -154,7 +154,7 @@ async def test_closing_a_static_socket_lets_the_dialplan_go_on(core: Switch, esl
     ("arg", "target"),
     [
         ("127.0.0.1:8084 async full", SocketTarget("127.0.0.1", 8084, "", True, True)),
-        ("10.0.0.1", SocketTarget("10.0.0.1", 8084)),
+        ("192.0.2.1", SocketTarget("192.0.2.1", 8084)),
         ("[::1]:9000 full", SocketTarget("::1", 9000, "", False, True)),
         ("host:8040/path", SocketTarget("host", 8040, "path")),
     ],

@@ -213,3 +213,33 @@ async def uuid_record(ctx: ApiContext, args: str) -> str:
     except (OSError, ValueError, WavError) as exc:
         return f"-ERR cannot record {parts[2]}: {exc}\n"
     return "+OK Success\n"
+
+
+@module.api("uuid_dump", "Show a channel's data, with live media figures", "<uuid> [json]")
+async def uuid_dump(ctx: ApiContext, args: str) -> str:
+    parts = args.split()
+    if not parts:
+        raise UsageError("<uuid> [json]")
+    session = _session(ctx, parts[0])
+    if session is None:
+        return "-ERR No such channel!\n"
+    headers = dict(session.event_headers())
+    quality = getattr(session.driver, "quality", None)
+    if callable(quality):
+        # FreeSWITCH's rtp_audio_* figures, read live from the leg's media (PLC/FEC for Opus too).
+        q = quality()
+        for name, value in (
+            ("rtp_audio_in_packet_count", q.packets_in),
+            ("rtp_audio_out_packet_count", q.packets_out),
+            ("rtp_audio_in_skip_packet_count", q.packets_lost),
+            ("rtp_audio_in_jitter_ms", q.jitter_ms),
+            ("rtp_audio_in_plc_frames", q.plc_frames),
+            ("rtp_audio_in_fec_frames", q.fec_frames),
+        ):
+            if value is not None:
+                headers[f"variable_{name}"] = str(value)
+    if len(parts) > 1 and parts[1] == "json":
+        import json
+
+        return json.dumps(headers, indent=1) + "\n"
+    return "".join(f"{name}: {value}\n" for name, value in headers.items())

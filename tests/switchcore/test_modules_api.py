@@ -53,3 +53,14 @@ async def test_missing_modules_are_named_and_the_rest_still_loads(tmp_path: Path
         assert "mod_loopback" in sw.registry.modules
     finally:
         await sw.stop()
+
+
+async def test_uuid_dump_shows_the_channel(switch):
+    from .helpers import call
+
+    a = await call(switch, "loopback/9999")
+    out = await switch.api(f"uuid_dump {a.uuid}")
+    assert f"Unique-ID: {a.uuid}" in out and "Channel-State: " in out
+    assert '"Unique-ID"' in await switch.api(f"uuid_dump {a.uuid} json")
+    assert (await switch.api("uuid_dump nope")).startswith("-ERR No such channel")
+    a.hangup()

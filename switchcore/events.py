@@ -176,9 +176,9 @@ class EventBus:
             if listener.wants(name, subclass):
                 return True
         for sub in self._subs:
-            if "ALL" in sub.names or name in sub.names:
-                if name != "CUSTOM" or not sub.subclasses or subclass in sub.subclasses:
-                    return True
+            named = "ALL" in sub.names or name in sub.names
+            if named and (name != "CUSTOM" or not sub.subclasses or subclass in sub.subclasses):
+                return True
         return False
 
     def listen(

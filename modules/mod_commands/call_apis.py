@@ -11,6 +11,8 @@ from switchcore.bridge import bridge
 from switchcore.causes import HangupCause
 from switchcore.core import split_args
 from switchcore.errors import UsageError
+from switchcore.media.recorder import PlayOverTap
+from switchcore.media.sources import SourceError
 from switchcore.media.wavfile import WavError
 from switchcore.module import ApiContext
 from switchcore.originate import originate
@@ -178,6 +180,15 @@ async def uuid_broadcast(ctx: ApiContext, args: str) -> str:
     app, _, arg = path.partition("::")
     if not arg:
         app, arg = "playback", path
+    if app == "playback" and session.partner is not None:
+        # A bridged call keeps its bridge: the file replaces what this leg hears while it plays.
+        try:
+            source = ivr.open_for(session, arg)
+        except SourceError as exc:
+            return f"-ERR {exc}\n"
+        session.fire("PLAYBACK_START", **{"Playback-File-Path": arg})
+        session.add_tap(PlayOverTap(source, arg), read=False, write=True)
+        return "+OK Message sent\n"
     session.instruct(RunApps(((app, arg),)), interrupt=True)
     await asyncio.sleep(0)
     return "+OK Message sent\n"

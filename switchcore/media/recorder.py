@@ -18,6 +18,7 @@ import numpy as np
 
 from .dtmf import DtmfDetector
 from .frame import Frame, Samples
+from .sources import FrameSource
 from .tap import MediaTap
 from .wavfile import WavWriter
 
@@ -112,3 +113,28 @@ class InbandDtmfTap(MediaTap):
         for digit in self.detector.feed(frame.samples):
             session.queue_dtmf(digit, "INBAND_AUDIO")
         return None
+
+
+class PlayOverTap(MediaTap):
+    """Plays a source to a channel in place of what it would hear (FreeSWITCH's broadcast media bug).
+
+    Used while the channel is bridged, so the bridge goes on: each frame written
+    to the channel is replaced by the next frame of the source, until it ends.
+    """
+
+    name = "play_over"
+
+    def __init__(self, source: FrameSource, spec: str) -> None:
+        self.source = source
+        self.spec = spec
+
+    def on_write(self, session: Session, frame: Frame) -> Frame | None:
+        played = self.source.read_frame()
+        if played is None:
+            session.remove_tap(self)
+            return None
+        return played
+
+    def on_close(self, session: Session) -> None:
+        self.source.close()
+        session.fire("PLAYBACK_STOP", **{"Playback-File-Path": self.spec, "Playback-Status": "done"})

@@ -266,3 +266,18 @@ async def test_legs_still_ringing_hang_up_when_the_caller_goes_away(switch):
     a.hangup()
     await asyncio.sleep(1.0)
     assert switch.sessions == {}
+
+
+async def test_uuid_broadcast_on_a_bridged_call_plays_over_the_bridge_without_breaking_it(switch):
+    a = await call(switch, "loopback/819196")
+    await asyncio.sleep(0.3)
+    b = switch.sessions[a.variables["other_loopback_leg_uuid"]]  # the leg running bridge
+    assert b.partner is not None
+    reply = await switch.api(f"uuid_broadcast {b.uuid} tone_stream://%(1000,0,425);loops=1")
+    assert reply == "+OK Message sent\n"
+    heard = await talk(a, 1000, 0.8)
+    assert tone_present(heard[len(heard) // 4 :], a.rate, 425)  # the file, not the echo
+    heard = await talk(a, 1000, 1.0)
+    assert tone_present(heard[len(heard) // 2 :], a.rate, 1000)  # the echo again: still bridged
+    assert not a.hungup and b.partner is not None
+    a.hangup()

@@ -43,13 +43,13 @@ def test_settings_take_freeswitch_defaults() -> None:
     assert (settings.from_user, settings.from_domain, settings.extension) == ("alice", "prov", "alice")
     assert (settings.expire_seconds, settings.retry_seconds, settings.register) == (3600, 30, True)
     explicit = GatewaySettings.from_element(
-        gateway_element("p2", username="bob", password="x", realm="sip.example.com", proxy="10.0.0.1:5080")
+        gateway_element("p2", username="bob", password="x", realm="sip.example.com", proxy="192.0.2.1:5080")
     )
     assert (explicit.realm, explicit.realm_set, explicit.from_domain, explicit.proxy) == (
         "sip.example.com",
         True,
         "sip.example.com",
-        "10.0.0.1:5080",
+        "192.0.2.1:5080",
     )
 
 
@@ -62,7 +62,7 @@ def test_a_registering_gateway_needs_a_username() -> None:
 
 def test_hostport_and_gateway_contact_user() -> None:
     assert split_hostport("sip.example.com") == ("sip.example.com", 5060)
-    assert split_hostport("sip:10.0.0.1:5080;transport=tcp") == ("10.0.0.1", 5080)
+    assert split_hostport("sip:192.0.2.1:5080;transport=tcp") == ("192.0.2.1", 5080)
     assert split_hostport("[2001:db8::1]:5062") == ("2001:db8::1", 5062)
     assert gateway_name_of("gw+prov") == "prov" and gateway_name_of("1000") is None
 

@@ -6,10 +6,13 @@ Audio path of a member, once per tick:
   from the channel, converts it to the room's rate (`push`) and leaves it in
   `inbox`;
 - the room's mix task takes one frame from every inbox, mixes, and leaves each
-  member's share in its `outbox`;
+  member's share in its `outbox`: a frame at the room's rate, or - for a
+  listener whose channel writes a codec the room encodes once for everyone
+  (shared_encode.py) - the shared frame at the codec's rate with its payload;
 - the member's task takes that share (`next_output`), adds what plays to this
   member alone (prompts, `play <file> <id>`), and writes it to the channel,
-  which converts it back to the channel's rate.
+  which converts it back to the channel's rate, or sends the shared payload
+  as it is.
 
 The boxes are short deques: a member that runs late loses old audio rather
 than growing a delay, and one that runs early gets silence for a tick.
@@ -30,6 +33,7 @@ from switchcore.session import Session
 
 from .mixdown import normalize_volume, volume_gain
 from .playback import Player, PlayItem
+from .shared_encode import WriteCodec, write_codec_of
 
 if TYPE_CHECKING:
     from .room import Room
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["Leave", "Member"]
 
 BOX_FRAMES = 3
+CODEC_RECHECK_TICKS = 50  # how often a member's write codec is read again (a re-INVITE may change it)
 _CNG = int(FrameFlag.CNG)
 
 
@@ -72,7 +77,7 @@ class Member:
         self.join_time = time.time()
         self.last_talking = 0.0
         self.inbox: deque[Samples] = deque(maxlen=BOX_FRAMES)
-        self.outbox: deque[Samples] = deque(maxlen=BOX_FRAMES)
+        self.outbox: deque[Frame] = deque(maxlen=BOX_FRAMES)
         self.player = Player(room.rate, room.samples, room.open_sound)
         self.leaving: Leave | None = None
         self.kicked_sound = ""
@@ -80,8 +85,12 @@ class Member:
         self._rate = room.rate
         self._converter: FrameConverter | None = None
         self._converter_key = (0, 0)
-        self._silence: Samples = np.zeros(room.samples, dtype=np.int16)
-        self._silence.setflags(write=False)
+        silence: Samples = np.zeros(room.samples, dtype=np.int16)
+        silence.setflags(write=False)
+        self._silence = Frame(silence, self._rate)
+        self._codec: WriteCodec | None = None
+        self._codec_media: object = None
+        self._codec_age = 0
         self.sync_board()
 
     # ---- state shared with the mixer ------------------------------------------------------------
@@ -126,16 +135,36 @@ class Member:
         """The mix task's side of `inbox`."""
         return self.inbox.popleft() if self.inbox else None
 
-    def next_output(self) -> Frame:
-        """What to write to the channel now: the room's mix for this member plus its own files."""
-        samples = self.outbox.popleft() if self.outbox else self._silence
+    def write_codec(self) -> WriteCodec | None:
+        """The codec the room may share an encode of for this member this tick (None: its own path).
+
+        Read from the channel when it joins, when its media changes and every
+        CODEC_RECHECK_TICKS; a member hearing a file of its own keeps its own path.
+        """
         player = self.player
         if player.queue or player.async_item is not None:
+            return None
+        driver = self.session.driver
+        media = getattr(driver, "media", None)
+        self._codec_age -= 1
+        if media is not self._codec_media or self._codec_age <= 0:
+            self._codec_media = media
+            self._codec = write_codec_of(driver)
+            self._codec_age = CODEC_RECHECK_TICKS
+        return self._codec
+
+    def next_output(self) -> Frame:
+        """What to write to the channel now: the room's mix for this member plus its own files."""
+        frame = self.outbox.popleft() if self.outbox else self._silence
+        player = self.player
+        # A shared frame (another rate, or a payload) is sent as it is; a file that started
+        # after the tick was mixed joins on the next tick, which gives this member its own path.
+        if (player.queue or player.async_item is not None) and frame.encoded is None:
             own = player.read()
             if own is not None:
-                total = samples.astype(np.int32) + own
-                samples = np.clip(total, -32768, 32767).astype(np.int16)
-        return Frame(samples, self._rate)
+                total = frame.samples.astype(np.int32) + own
+                return Frame(np.clip(total, -32768, 32767).astype(np.int16), self._rate)
+        return frame
 
     def play(self, spec: str, tag: str = "") -> PlayItem:
         """Play a file to this member only (mixed with what it hears); raises SourceError."""

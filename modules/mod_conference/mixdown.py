@@ -19,7 +19,11 @@ what lets one core mix hundreds of members:
 6. everyone hears the total minus their own samples (the rule of
    switchcore.media.mixer.mix, which the tests check this against), clipped to
    16 bits, then scaled by their output volume; deaf members hear silence;
-   when nobody is heard and nothing plays, everyone hears comfort noise.
+   when nobody is heard and nothing plays, everyone hears comfort noise;
+7. it says which rows heard exactly the room's common mix (`listeners`: not
+   mixed themselves, not deaf, unity output volume) and which are deaf, so that
+   the room can encode the common mix once for all listeners who share a codec
+   (shared_encode.py) instead of once per member.
 
 State between ticks (talking flags and hang-over counters, levels and gains)
 lives in arrays indexed by a member's *slot*; slots are allocated when a member
@@ -121,6 +125,9 @@ class TickResult:
     started: tuple[int, ...]  # rows that started talking this tick
     stopped: tuple[int, ...]  # rows that stopped talking this tick
     heard: int  # how many members were mixed
+    common: Samples  # what every listener hears (the clipped total, comfort noise, or silence)
+    listeners: BoolArray  # rows whose output is exactly `common`
+    deaf: BoolArray  # rows that hear silence (deaf members)
 
 
 class MixBoard:
@@ -231,7 +238,18 @@ class MixBoard:
         if n == 0:
             empty = np.zeros((0, length), dtype=np.int16)
             empty.setflags(write=False)
-            return TickResult(empty, self._background_only(background), np.zeros(0, np.int64), (), (), 0)
+            none = np.zeros(0, np.bool_)
+            return TickResult(
+                empty,
+                self._background_only(background),
+                np.zeros(0, np.int64),
+                (),
+                (),
+                0,
+                self._zero,
+                none,
+                none,
+            )
         present_list = [f is not None for f in frames]
         present = np.array(present_list, dtype=np.bool_)
         speak = self.can_speak[slots]
@@ -256,8 +274,14 @@ class MixBoard:
         else:
             heard = eligible & (talking | (level <= 0) | audio_always)
         count = int(np.count_nonzero(heard))
+        hear = self.can_hear[slots]
+        listeners = hear & ~heard if count else hear.copy()
+        if self._gains_out:
+            listeners &= self.gain_out[slots] == 1.0
+        deaf = ~hear
         if count == 0 and background is None:
-            return TickResult(self._quiet(slots), None, scores, started, stopped, 0)
+            quiet, common = self._quiet(slots, hear)
+            return TickResult(quiet, None, scores, started, stopped, 0, common, listeners, deaf)
         if stack is None:
             stack = np.zeros((n, length), dtype=np.int32)
         elif count < n:
@@ -269,14 +293,13 @@ class MixBoard:
         _clip16(out)
         if self._gains_out:
             self._scale(out, self.gain_out[slots], np.ones(n, np.bool_))
-        hear = self.can_hear[slots]
         if not hear.all():
             out[~hear] = 0
         outputs: npt.NDArray[np.int16] = out.astype(np.int16)
         outputs.setflags(write=False)
         mixed = _clip16(total.copy()).astype(np.int16)
         mixed.setflags(write=False)
-        return TickResult(outputs, mixed, scores, started, stopped, count)
+        return TickResult(outputs, mixed, scores, started, stopped, count, mixed, listeners, deaf)
 
     @staticmethod
     def _scale(stack: npt.NDArray[np.int32], gains: FloatArray, rows: BoolArray) -> None:
@@ -366,19 +389,21 @@ class MixBoard:
         self.hangunder[slots] = under
         return tuple(started), tuple(stopped), result
 
-    def _quiet(self, slots: IntArray) -> npt.NDArray[np.int16]:
-        """Nobody is heard: comfort noise for those who hear (when configured), silence otherwise."""
+    def _quiet(self, slots: IntArray, hear: BoolArray) -> tuple[npt.NDArray[np.int16], Samples]:
+        """Nobody is heard: comfort noise for those who hear (when configured), silence otherwise.
+
+        Returns every row and the one row all who hear share.
+        """
         n = len(slots)
         if self._noise is None:
-            return np.broadcast_to(self._zero, (n, self.samples))
+            return np.broadcast_to(self._zero, (n, self.samples)), self._zero
         noise = self._noise[self._noise_index]
         self._noise_index = (self._noise_index + 1) % len(self._noise)
-        hear = self.can_hear[slots]
         if hear.all():
-            return np.broadcast_to(noise, (n, self.samples))
+            return np.broadcast_to(noise, (n, self.samples)), noise
         quiet: npt.NDArray[np.int16] = np.where(hear[:, np.newaxis], noise[np.newaxis, :], 0).astype(np.int16)
         quiet.setflags(write=False)
-        return quiet
+        return quiet, noise
 
     def _background_only(self, background: Samples | None) -> Samples | None:
         if background is None:

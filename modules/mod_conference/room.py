@@ -8,7 +8,8 @@ on the switch's shared media clock and runs `tick()` every 20 ms:
 1. take one frame from every member's inbox (see member.py);
 2. read what plays to the room (prompts, `play`, music on hold);
 3. mix it all (mixdown.MixBoard: gain, energy, talk detection, mix-minus,
-   comfort noise) and put each member's share in its outbox;
+   comfort noise), encode the common mix once per codec for the listeners who
+   can share it (shared_encode.py) and put each member's share in its outbox;
 4. write the outside listener's mix to every recording;
 5. fire the events the tick caused (start-talking, stop-talking,
    floor-change, play-file-done) and update the live array.
@@ -33,6 +34,7 @@ import numpy as np
 
 from switchcore.causes import HangupCause
 from switchcore.media.clock import ClockStopped
+from switchcore.media.frame import Frame
 from switchcore.media.sources import FrameSource, SourceError, open_source
 
 from .controls import ControlGroup, pick_group
@@ -43,6 +45,7 @@ from .mixdown import MixBoard, TickResult
 from .playback import Player, PlayItem
 from .profile import Profile
 from .recording import RecordError, RoomRecorder
+from .shared_encode import SharedEncoding
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -93,6 +96,7 @@ class Room:
             or str(self.switch.sounds_dir / "en/us/callie")
         )
         self.board = MixBoard(self.rate, interval, profile.comfort_noise)
+        self.shared = SharedEncoding(self.rate, self.samples, self.switch.registry.find_codec)
         self.members: list[Member] = []
         self._slots = np.zeros(0, dtype=np.intp)
         self.flags = set(profile.conference_flags)
@@ -190,6 +194,7 @@ class Room:
             if hangup and member.session.var_true("hangup_after_conference", default=True):
                 member.session.hangup(HangupCause.NORMAL_CLEARING)
         self.live.clear()
+        self.shared.close()
         fire_room(self, "conference-destroy")
         task = self._task
         if task is not None and task is not asyncio.current_task() and not task.done():
@@ -296,8 +301,12 @@ class Room:
             audio_always="audio-always" in self.flags,
         )
         self.last_result = result
-        for member, share, score in zip(members, result.outputs, result.scores.tolist(), strict=True):
-            member.outbox.append(share)
+        shared = self.shared.assign(result, [m.write_codec() for m in members])
+        rate = self.rate
+        for member, share, frame, score in zip(
+            members, result.outputs, shared, result.scores.tolist(), strict=True
+        ):
+            member.outbox.append(Frame(share, rate) if frame is None else frame)
             member.score = score
         if self.recorders:
             self._record(result)

@@ -1,0 +1,229 @@
+"""Shared encoding: one encode per tick for every member who hears the same mix with the same codec.
+
+Asterisk's bridge_softmix calls these "translation helpers".  In a room most
+members are listeners: they are not mixed themselves (not talking), so each of
+them hears exactly the room's common mix (every talker, plus what plays to the
+room).  Members whose channels write the same codec with the same parameters
+would each encode the same samples with identical encoders; instead the room
+encodes the common mix once per codec and hands every listener of that codec
+the same `Frame` with `encoded` set.  The endpoint's write path (mod_sofia's
+`SipMedia.write`, mod_verto's `VertoMedia.write`) sends such a payload as it
+is when the codec and rate match its own, without encoding.  Deaf members
+share one encode of silence per codec the same way.
+
+Who keeps its own encode (the `None` rows of `SharedEncoding.assign`):
+talkers (they hear everyone but themselves), members with an output volume
+other than 0 (they hear a scaled mix), members hearing a file of their own,
+and members whose channel the room cannot encode for (no codec spec in the
+registry, a packet time other than the 20 ms tick, a driver that does not say
+what it writes).
+
+Switching streams.  A member who starts talking leaves the shared stream for
+its channel's own encoder, and comes back when it stops; its RTP numbering does
+not change (the endpoint owns it), but the codec bitstream now comes from
+another encoder.  Opus packets decode on their own (RFC 6716 4: a decoder
+resynchronises on any packet; the predictors settle within a frame), so the far
+end hears at most a click at the switch, as with Asterisk's helpers; G.711 has
+no state at all.  Every tick still writes exactly one 20 ms frame to every
+member, whichever encoder made it.  A shared encoder does not follow one leg's
+RTCP loss reports (mod_opus's bitrate adaptation): it keeps the bitrate and FEC
+the negotiated fmtp gave it, which every member of its group asked for alike.
+
+The module is sans-I/O: values in (the tick's result, each member's write
+codec), frames out.  `write_codec_of` is the only place that looks at a
+channel driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from switchcore.media.codec import CodecSpec, Encoder
+from switchcore.media.frame import Encoded, Frame, Samples
+from switchcore.media.resample import Resampler
+
+from .mixdown import TickResult
+
+__all__ = ["IDLE_TICKS", "SharedEncoding", "SharedStats", "Stream", "WriteCodec", "write_codec_of"]
+
+IDLE_TICKS = 250  # a shared encoder nobody used for this many ticks (5 s) is let go
+
+CodecFinder = Callable[[str, int, int], CodecSpec | None]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCodec:
+    """What a channel encodes with: the codec and the fmtp its encoder is built from.
+
+    Two channels with equal `WriteCodec`s build identical encoders, so one
+    encode serves both.
+    """
+
+    name: str  # as in SDP, upper case ("OPUS", "PCMU")
+    rate: int  # the codec's PCM rate
+    channels: int = 1
+    fmtp: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, spec: CodecSpec, fmtp: Mapping[str, str]) -> WriteCodec:
+        return cls(spec.name, spec.rate, spec.channels, tuple(sorted(fmtp.items())))
+
+
+def write_codec_of(driver: object) -> WriteCodec | None:
+    """What a channel driver writes with, when it sends a matching `Frame.encoded` as it is.
+
+    Endpoints do not (yet) declare this on the ChannelDriver protocol, so it is
+    read from the shapes the two network endpoints have: a driver attribute
+    `write_codec_params` (a `WriteCodec`-like value, the seam they should grow);
+    mod_sofia's `media.spec` + `media.negotiated.fmtp`, shared only when the
+    packet time is the 20 ms tick (`media.passes_through`); mod_verto's
+    `media.codec` + `media.rate` (its encoders are built without fmtp).
+    Anything else (loopback, files) keeps its own path.
+    """
+    declared = getattr(driver, "write_codec_params", None)
+    if isinstance(declared, WriteCodec):
+        return declared
+    media = getattr(driver, "media", None)
+    if media is None:
+        return None
+    spec = getattr(media, "spec", None)
+    if isinstance(spec, CodecSpec):
+        negotiated = getattr(media, "negotiated", None)
+        fmtp = getattr(negotiated, "fmtp", None)
+        if not getattr(media, "passes_through", False) or not isinstance(fmtp, Mapping):
+            return None
+        return WriteCodec.of(spec, fmtp)
+    codec, rate = getattr(media, "codec", None), getattr(media, "rate", None)
+    if isinstance(codec, str) and isinstance(rate, int) and getattr(media, "_encoder", None) is not None:
+        return WriteCodec(codec, rate, 1, ())
+    return None
+
+
+class Stream(Enum):
+    """What a shared encoder carries."""
+
+    MIX = "mix"  # the room's common mix, for listeners
+    SILENCE = "silence"  # for deaf members
+
+
+class _Shared:
+    """One shared encoder: a room-rate stream in, one `Frame` with its payload out per tick."""
+
+    __slots__ = ("codec", "encoder", "idle", "resampler")
+
+    def __init__(self, codec: WriteCodec, encoder: Encoder, room_rate: int) -> None:
+        self.codec = codec
+        self.encoder = encoder
+        self.resampler = Resampler(room_rate, codec.rate, 1) if codec.rate != room_rate else None
+        self.idle = 0
+
+    def frame(self, samples: Samples) -> Frame:
+        if self.resampler is not None:  # streaming: one tick in, exactly one tick out
+            samples = self.resampler.process(samples)
+        pcm = samples if self.codec.channels == 1 else np.repeat(samples, self.codec.channels)
+        payload = self.encoder.encode(pcm)
+        return Frame(samples, self.codec.rate, encoded=Encoded(self.codec.name, self.codec.rate, payload))
+
+
+@dataclass(slots=True)
+class SharedStats:
+    """Counters for `conference <room> list`-style diagnostics and the benchmarks."""
+
+    encodes: int = 0  # shared encodes done
+    frames: int = 0  # member frames handed out from them
+    own: int = 0  # member frames left to the member's own encoder
+
+
+class SharedEncoding:
+    """A room's shared encoders, by (write codec, stream)."""
+
+    def __init__(self, room_rate: int, room_samples: int, find_codec: CodecFinder) -> None:
+        self.room_rate = room_rate
+        self.room_samples = room_samples
+        self.find_codec = find_codec
+        self.stats = SharedStats()
+        self._shared: dict[tuple[WriteCodec, Stream], _Shared] = {}
+        self._unknown: set[WriteCodec] = set()
+        self._silence: Samples = np.zeros(room_samples, dtype=np.int16)
+        self._silence.setflags(write=False)
+
+    @property
+    def encoders(self) -> int:
+        """How many shared encoders the room holds now."""
+        return len(self._shared)
+
+    def assign(self, result: TickResult, codecs: Sequence[WriteCodec | None]) -> list[Frame | None]:
+        """One tick: a shared frame for each member row that can take one, None for the others.
+
+        `codecs[i]` is the write codec of row i, or None when that member must
+        keep its own path whatever it hears (a file of its own, no codec known).
+        """
+        out: list[Frame | None] = [None] * len(codecs)
+        if not codecs:
+            self._sweep(())
+            return out
+        made: dict[tuple[WriteCodec, Stream], Frame | None] = {}
+        common, listeners, deaf = result.common, result.listeners.tolist(), result.deaf.tolist()
+        shared = 0
+        for i, codec in enumerate(codecs):
+            if codec is None:
+                continue
+            if listeners[i]:
+                key = (codec, Stream.MIX)
+            elif deaf[i]:
+                key = (codec, Stream.SILENCE)
+            else:
+                continue
+            if key in made:
+                frame = made[key]
+            else:
+                frame = made[key] = self._encode(key, common if key[1] is Stream.MIX else self._silence)
+            if frame is not None:
+                out[i] = frame
+                shared += 1
+        self.stats.frames += shared
+        self.stats.own += len(codecs) - shared
+        self._sweep(made)
+        return out
+
+    def _encode(self, key: tuple[WriteCodec, Stream], samples: Samples) -> Frame | None:
+        shared = self._shared.get(key)
+        if shared is None:
+            shared = self._open(key)
+            if shared is None:
+                return None
+        self.stats.encodes += 1
+        return shared.frame(samples)
+
+    def _open(self, key: tuple[WriteCodec, Stream]) -> _Shared | None:
+        codec = key[0]
+        if codec in self._unknown:
+            return None
+        spec = self.find_codec(codec.name, codec.rate, codec.channels)
+        if spec is None:
+            self._unknown.add(codec)  # asked once: the members keep their own encoders
+            return None
+        shared = self._shared[key] = _Shared(codec, spec.make_encoder(dict(codec.fmtp)), self.room_rate)
+        return shared
+
+    def _sweep(self, used: Mapping[tuple[WriteCodec, Stream], object] | tuple[()]) -> None:
+        """Count idle ticks; an encoder nobody used for IDLE_TICKS is closed (a new one starts clean)."""
+        if not self._shared:
+            return
+        gone = []
+        for key, shared in self._shared.items():
+            if key in used:
+                shared.idle = 0
+            else:
+                shared.idle += 1
+                if shared.idle >= IDLE_TICKS:
+                    gone.append(key)
+        for key in gone:
+            del self._shared[key]
+
+    def close(self) -> None:
+        self._shared.clear()

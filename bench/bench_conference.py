@@ -1,16 +1,19 @@
-"""Conference benchmarks: the cost of one mix tick, and the largest G.711 room one core mixes in real time.
+"""Conference benchmarks: the cost of one mix tick, and the largest G.711 and Opus rooms one core mixes in real time.
 
-Run:  python3 bench/bench_conference.py [--quick] [--uvloop]
+Run:  python3 bench/bench_conference.py [--quick] [--uvloop] [--opus-sizes 50,100,150,200]
 
 1. One mix tick (mod_conference's MixBoard: gain, energy scores, talk
    detection, mix-minus, clipping) by member count and rate, every member
    talking (the worst case), beside two references on the same arrays in the
    same run: the bare numpy mix-minus (stack, sum, subtract, clip - the least
    any mixer must do) and switchcore.media.mixer.mix plus energies.
-2. The whole room: N members, each a session whose driver
-   decodes a PCMU packet per 20 ms and encodes what it is given back (the
-   builtin G.711 codec), each running the conference application's member
-   loop, with the room's mix task, all on the shared media clock for a few
+2. The whole room: N members, each a session whose driver is mod_sofia's
+   own `SipMedia` over a stub RTP session (no sockets): it decodes one PCMU
+   packet per 20 ms with the real decoder and writes what it is given through
+   the real write path - the pass-through of a shared payload, or its own
+   encoder (the builtin G.711 codec) - each running the conference
+   application's member loop, with the room's mix task (and its shared
+   encoding, shared_encode.py), all on the shared media clock for a few
    seconds.  (a) with the clock stepped by the bench as soon as every member
    has finished its tick: the CPU one tick costs, which other load on the
    machine does not change - the room fits in one core when that stays under
@@ -20,6 +23,14 @@ Run:  python3 bench/bench_conference.py [--quick] [--uvloop]
    talkers and everyone else quiet (a real meeting), and everybody talking.
 3. The same pipeline without asyncio (decode N, mix, encode N per tick), to
    show how much of (2) is the event loop's own cost.
+4. The Opus room: as 2a, at 48 kHz, every member an Opus leg (mod_opus, the
+   default opus.conf settings) decoding one Opus packet per tick - a few
+   talkers with tones, the rest faint noise - and written through the same
+   SipMedia path, so listeners share the room's one Opus encode and only the
+   talkers encode their own mix.  Beside it, from the same run: mod_opus's
+   encode and decode cost per 20 ms frame, the brute-force cost (every member
+   its own encode: what the room would cost without shared encoding, measured
+   on the same room with sharing switched off) and the G.711 figure of 2a.
 """
 
 from __future__ import annotations
@@ -34,25 +45,32 @@ import tempfile
 import time
 import timeit
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+import modules.mod_opus as mod_opus  # noqa: E402
 from modules.mod_conference.app import serve  # noqa: E402
 from modules.mod_conference.manager import ConferenceManager  # noqa: E402
 from modules.mod_conference.member import Member  # noqa: E402
 from modules.mod_conference.mixdown import MixBoard  # noqa: E402
 from modules.mod_conference.profile import Profile  # noqa: E402
+from modules.mod_conference.room import Room  # noqa: E402
+from modules.mod_sofia.media import SipMedia  # noqa: E402
 from switchcore.causes import HangupCause  # noqa: E402
 from switchcore.core import Switch  # noqa: E402
 from switchcore.media.analysis import sine  # noqa: E402
 from switchcore.media.builtin_codecs import G711Decoder, G711Encoder  # noqa: E402
 from switchcore.media.clock import MediaClock  # noqa: E402
-from switchcore.media.frame import Encoded, Frame  # noqa: E402
+from switchcore.media.codec import CodecSpec  # noqa: E402
+from switchcore.media.frame import Frame  # noqa: E402
 from switchcore.media.g711 import ulaw_encode  # noqa: E402
 from switchcore.media.mixer import energies, mix  # noqa: E402
+from switchcore.media.negotiate import Negotiated  # noqa: E402
+from switchcore.media.sdp import Direction  # noqa: E402
 from switchcore.profile import CallerProfile  # noqa: E402
 from switchcore.session import Session  # noqa: E402
 
@@ -135,30 +153,57 @@ def bench_tick(number: int, repeat: int) -> None:
 # ---- 2. the whole room in real time ---------------------------------------------------------------------
 
 
-class PcmuDriver:
-    """A G.711 leg without a network: decodes one PCMU packet per tick, encodes what it is given."""
+class _Packet:
+    __slots__ = ("payload",)
 
-    read_codec = "PCMU"
-    write_codec = "PCMU"
-    rate = 8000
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
 
-    def __init__(self, switch: Switch, packets: list[bytes]) -> None:
-        self.switch = switch
-        self.packets = packets
+
+class StubRtp:
+    """The part of mod_sofia's RtpSession that SipMedia uses on the media path, without a socket."""
+
+    def __init__(self, packets: list[bytes]) -> None:
+        self.packets = [_Packet(p) for p in packets]
         self.index = 0
-        self.decoder = G711Decoder("PCMU")
-        self.encoder = G711Encoder("PCMU")
         self.sent = 0
+
+    def pop_packet(self) -> _Packet:
+        packet = self.packets[self.index]
+        self.index = (self.index + 1) % len(self.packets)
+        return packet
+
+    def peek_packet(self) -> None:
+        return None
+
+    def send_audio(
+        self, payload: bytes, timestamp_increment: int | None = None, marker: bool = False
+    ) -> None:
+        self.sent += 1
+
+
+class SipLeg:
+    """A SIP leg without a network: mod_sofia's SipMedia (real decoder, pass-through check, encoder)."""
+
+    def __init__(self, switch: Switch, spec: CodecSpec, packets: list[bytes]) -> None:
+        self.switch = switch
+        self.rtp = StubRtp(packets)
+        pt = spec.static_pt if spec.static_pt is not None else 96
+        negotiated = Negotiated(spec, pt, 20, {}, None, ("127.0.0.1", 9), Direction.SENDRECV, pt)
+        self.media = SipMedia(self.rtp, negotiated)  # type: ignore[arg-type]
+        self.read_codec = self.write_codec = spec.name
+        self.rate = spec.rate
+
+    @property
+    def sent(self) -> int:
+        return self.rtp.sent
 
     async def read_frame(self) -> Frame:
         await self.switch.clock.tick()
-        payload = self.packets[self.index]
-        self.index = (self.index + 1) % len(self.packets)
-        return Frame(self.decoder.decode(payload), 8000, encoded=Encoded("PCMU", 8000, payload))
+        return self.media.read()
 
     async def write_frame(self, frame: Frame) -> None:
-        self.encoder.encode(frame.samples)
-        self.sent += 1
+        self.media.write(frame)
 
     async def answer(self) -> None:
         return None
@@ -176,28 +221,75 @@ class PcmuDriver:
         return None
 
 
-async def run_room(members: int, talkers: int | None, seconds: float) -> tuple[float, int, int, int]:
-    """(CPU share, late ticks, missed ticks, frames written) for one room of `members`."""
-    data = Path(tempfile.mkdtemp(prefix="bench-conference-"))
+class NoSharing:
+    """Stands in for a room's SharedEncoding to measure brute force: every member its own encode."""
+
+    def assign(self, result: object, codecs: list[object]) -> list[None]:
+        return [None] * len(codecs)
+
+    def close(self) -> None:
+        return None
+
+
+def bench_switch(data: Path) -> Switch:
     switch = Switch(data_dir=data)
-    switch.clock.start()
-    manager = ConferenceManager(switch)
-    room = manager.create(
-        "bench", profile=Profile(name="bench", rate=8000, energy_level=100, comfort_noise=1400)
-    )
-    audio = voices(members, 8000, talkers)
-    tasks = []
-    drivers = []
+    switch.registry.add(mod_opus.module)
+    return switch
+
+
+def room_codec(switch: Switch, codec: str) -> tuple[CodecSpec, int]:
+    """The member codec and the room rate of a benchmark room: PCMU in 8 kHz, Opus in 48 kHz."""
+    rate = 8000 if codec == "PCMU" else 48000
+    spec = switch.registry.find_codec(codec, rate, 1)
+    assert spec is not None, codec
+    return spec, rate
+
+
+def member_packets(
+    spec: CodecSpec, audio: np.ndarray, quiet: bool, cache: dict[str, list[bytes]]
+) -> list[bytes]:
+    """50 packets of one member's audio with the codec's own encoder (quiet members share theirs)."""
+    if quiet and "quiet" in cache:
+        return cache["quiet"]
+    step = spec.rate // 50
+    encoder = spec.make_encoder({})
+    packets = [encoder.encode(audio[k * step : (k + 1) * step]) for k in range(50)]
+    if quiet:
+        cache["quiet"] = packets
+    return packets
+
+
+def populate(
+    switch: Switch, room: Room, spec: CodecSpec, members: int, talkers: int | None
+) -> tuple[list[SipLeg], list[asyncio.Task[object]]]:
+    """`members` SIP legs in `room`, each serving the conference member loop."""
+    audio = voices(members, spec.rate, talkers)
+    quiet_from = members if talkers is None else talkers
+    cache: dict[str, list[bytes]] = {}
+    legs, tasks = [], []
     for i in range(members):
-        packets = [ulaw_encode(audio[i][k * 160 : (k + 1) * 160]) for k in range(50)]
-        driver = PcmuDriver(switch, packets)
-        drivers.append(driver)
-        session = Session(
-            switch, driver, f"bench/{i}", "inbound", CallerProfile(caller_id_number=str(1000 + i))
-        )
+        leg = SipLeg(switch, spec, member_packets(spec, audio[i], i >= quiet_from, cache))
+        legs.append(leg)
+        session = Session(switch, leg, f"bench/{i}", "inbound", CallerProfile(caller_id_number=str(1000 + i)))
         member = Member(room, session, i + 1, frozenset(), room.board.allocate(room.profile.energy_level))
         room.add(member)
         tasks.append(asyncio.get_running_loop().create_task(serve(member)))
+    return legs, tasks  # type: ignore[return-value]
+
+
+async def run_room(
+    members: int, talkers: int | None, seconds: float, codec: str = "PCMU"
+) -> tuple[float, int, int, int]:
+    """(CPU share, late ticks, missed ticks, frames written) for one room of `members`."""
+    data = Path(tempfile.mkdtemp(prefix="bench-conference-"))
+    switch = bench_switch(data)
+    switch.clock.start()
+    manager = ConferenceManager(switch)
+    spec, rate = room_codec(switch, codec)
+    room = manager.create(
+        "bench", profile=Profile(name="bench", rate=rate, energy_level=100, comfort_noise=1400)
+    )
+    drivers, tasks = populate(switch, room, spec, members, talkers)
     await asyncio.sleep(1.0)  # settle: joins, prompts, talk detection
     before = switch.clock.stats()
     sent_before = sum(d.sent for d in drivers)
@@ -244,24 +336,30 @@ class SteppedClock(MediaClock):
                 future.set_result(self._count)
 
 
-async def stepped_room(members: int, talkers: int | None, ticks: int) -> float:
-    """Milliseconds of CPU one tick of a room of `members` costs, end to end, with the clock stepped."""
+@dataclass(frozen=True)
+class SteppedRun:
+    ms: float  # CPU per tick
+    shared_per_tick: float  # member frames per tick sent from a shared encode
+    encodes_per_tick: float  # shared encodes per tick
+    frames_out: float  # frames the legs sent per member per tick (1.0: none missing)
+
+
+async def stepped_room(
+    members: int, talkers: int | None, ticks: int, codec: str = "PCMU", share: bool = True
+) -> SteppedRun:
+    """CPU one tick of a room of `members` costs, end to end, with the clock stepped."""
     data = Path(tempfile.mkdtemp(prefix="bench-conference-"))
-    switch = Switch(data_dir=data)
+    switch = bench_switch(data)
     clock = SteppedClock()
     switch.clock = clock
     manager = ConferenceManager(switch)
+    spec, rate = room_codec(switch, codec)
     room = manager.create(
-        "bench", profile=Profile(name="bench", rate=8000, energy_level=100, comfort_noise=1400)
+        "bench", profile=Profile(name="bench", rate=rate, energy_level=100, comfort_noise=1400)
     )
-    audio = voices(members, 8000, talkers)
-    tasks = []
-    for i in range(members):
-        packets = [ulaw_encode(audio[i][k * 160 : (k + 1) * 160]) for k in range(50)]
-        session = Session(switch, PcmuDriver(switch, packets), f"bench/{i}", "inbound", CallerProfile())
-        member = Member(room, session, i + 1, frozenset(), room.board.allocate(room.profile.energy_level))
-        room.add(member)
-        tasks.append(asyncio.get_running_loop().create_task(serve(member)))
+    if not share:
+        room.shared = NoSharing()  # type: ignore[assignment]
+    legs, tasks = populate(switch, room, spec, members, talkers)
 
     async def one_tick() -> None:
         clock.step()
@@ -272,15 +370,25 @@ async def stepped_room(members: int, talkers: int | None, ticks: int) -> float:
         await asyncio.sleep(0)
     for _ in range(50):  # settle: talk detection, first events
         await one_tick()
+    stats = getattr(room.shared, "stats", None)
+    frames0, encodes0 = (stats.frames, stats.encodes) if stats else (0, 0)
+    sent0 = sum(leg.sent for leg in legs)
     cpu0 = time.process_time()
     for _ in range(ticks):
         await one_tick()
     cpu = time.process_time() - cpu0
+    sent = sum(leg.sent for leg in legs) - sent0
+    frames1, encodes1 = (stats.frames, stats.encodes) if stats else (0, 0)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     room.destroy()
-    return 1000.0 * cpu / ticks
+    return SteppedRun(
+        1000.0 * cpu / ticks,
+        (frames1 - frames0) / ticks,
+        (encodes1 - encodes0) / ticks,
+        sent / (ticks * members),
+    )
 
 
 def bench_stepped(ticks: int, sizes: list[int], use_uvloop: bool) -> None:
@@ -292,7 +400,7 @@ def bench_stepped(ticks: int, sizes: list[int], use_uvloop: bool) -> None:
     for label, talkers in (("3 talkers, the rest quiet", 3), ("everyone talking", None)):
         largest, per_member = 0, 0.0
         for members in sizes:
-            ms = runner(stepped_room(members, talkers, ticks))
+            ms = runner(stepped_room(members, talkers, ticks)).ms
             per_member = 1000.0 * ms / members
             fits = ms < REAL_TIME_CPU * FRAME_US / 1000.0
             largest = members if fits else largest
@@ -307,10 +415,10 @@ def bench_stepped(ticks: int, sizes: list[int], use_uvloop: bool) -> None:
         )
 
 
-def _uvloop_run_ms(coro: object) -> float:
+def _uvloop_run_ms(coro: object) -> SteppedRun:
     import uvloop
 
-    return uvloop.run(coro)  # type: ignore[arg-type, no-any-return]
+    return uvloop.run(coro)  # type: ignore[arg-type, no-any-return, unused-ignore]
 
 
 def bench_room(seconds: float, sizes: list[int], use_uvloop: bool) -> None:
@@ -348,7 +456,7 @@ def bench_room(seconds: float, sizes: list[int], use_uvloop: bool) -> None:
 def _uvloop_run(coro: object) -> tuple[float, int, int, int]:
     import uvloop
 
-    return uvloop.run(coro)  # type: ignore[arg-type, no-any-return]
+    return uvloop.run(coro)  # type: ignore[arg-type, no-any-return, unused-ignore]
 
 
 # ---- 3. the pipeline without the event loop ------------------------------------------------------------
@@ -382,6 +490,90 @@ def bench_pipeline(number: int, repeat: int) -> None:
         row(f"{members:>3} members", us, f"{us / members:5.1f} us per member")
 
 
+# ---- 4. the Opus room -----------------------------------------------------------------------------------
+
+
+def cpu_per_call_us(func: Callable[[], object], number: int, repeat: int = 3) -> float:
+    """Process CPU time per call (best of `repeat` batches)."""
+    func()
+    best = float("inf")
+    for _ in range(repeat):
+        cpu0 = time.process_time()
+        for _ in range(number):
+            func()
+        best = min(best, time.process_time() - cpu0)
+    return best / number * 1e6
+
+
+def opus_costs(number: int) -> tuple[float, float]:
+    """mod_opus's CPU per 20 ms frame at 48 kHz mono (encode of speech-like tone and of faint noise; decode)."""
+    spec = mod_opus.codecs.find(48000, 1)
+    encoder, decoder = spec.make_encoder({}), spec.make_decoder({})
+    audio = voices(2, 48000, talkers=1)
+    frames = [a[k * 960 : (k + 1) * 960] for a in audio for k in range(50)]
+    packets = [encoder.encode(f) for f in frames]
+    state = {"i": 0}
+
+    def encode() -> object:
+        state["i"] = (state["i"] + 1) % len(frames)
+        return encoder.encode(frames[state["i"]])
+
+    def decode() -> object:
+        state["i"] = (state["i"] + 1) % len(packets)
+        return decoder.decode(packets[state["i"]])
+
+    return cpu_per_call_us(encode, number), cpu_per_call_us(decode, number)
+
+
+def bench_opus(ticks: int, sizes: list[int], brute_sizes: list[int], number: int, use_uvloop: bool) -> None:
+    loop_name = "uvloop" if use_uvloop else "asyncio"
+    runner = _uvloop_run_ms if use_uvloop else asyncio.run
+    print(
+        f"\n4. An Opus room at 48 kHz, clock stepped ({loop_name}, {ticks} ticks; budget 20 ms; 3 talkers,"
+        " the rest faint noise; every member decodes one Opus packet per tick)"
+    )
+    enc_us, dec_us = opus_costs(number)
+    print(f"    mod_opus per 20 ms frame (CPU): encode {enc_us:6.1f} us, decode {dec_us:6.1f} us")
+    budget_ms = REAL_TIME_CPU * FRAME_US / 1000.0
+    print(
+        f"    codec-only brute force (decode + encode per member, nothing else): "
+        f"{int(budget_ms * 1000 / (enc_us + dec_us))} members in {REAL_TIME_CPU:.0%} of a core"
+    )
+    g711 = runner(stepped_room(300, 3, ticks, "PCMU"))
+    print(
+        f"    reference, G.711 room of 300 (same run, shared encoding): {g711.ms:6.2f} ms per tick"
+        f" ({100 * g711.ms / 20:5.1f} % of a core, {1000 * g711.ms / 300:5.1f} us per member)"
+    )
+    brute_per_member = 0.0
+    for members in brute_sizes:
+        run = runner(stepped_room(members, 3, ticks, "OPUS", share=False))
+        brute_per_member = 1000.0 * run.ms / members
+        fits = run.ms < budget_ms
+        print(
+            f"    brute force (every member its own encode) {members:>4} members: {run.ms:6.2f} ms per tick"
+            f" ({100 * run.ms / 20:5.1f} % of a core, {brute_per_member:5.1f} us per member)"
+            f"  {'fits' if fits else 'does not fit'}"
+        )
+    if brute_per_member:
+        print(f"    brute force, linear estimate: {int(budget_ms * 1000 / brute_per_member)} members")
+    largest, per_member = 0, 0.0
+    for members in sizes:
+        run = runner(stepped_room(members, 3, ticks, "OPUS"))
+        per_member = 1000.0 * run.ms / members
+        fits = run.ms < budget_ms and run.frames_out >= 0.999
+        largest = members if fits else largest
+        print(
+            f"    shared encoding {members:>4} members: {run.ms:6.2f} ms per tick ({100 * run.ms / 20:5.1f} % of a"
+            f" core, {per_member:5.1f} us per member); per tick {run.encodes_per_tick:.1f} shared encodes"
+            f" for {run.shared_per_tick:.0f} members, frames out {run.frames_out:6.1%}"
+            f"  {'fits' if fits else 'does not fit'}"
+        )
+    print(
+        f"    Opus room, shared encoding: largest under {REAL_TIME_CPU:.0%} of one core: {largest} members"
+        f" (linear estimate {int(budget_ms * 1000 / per_member)})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations and shorter runs (noisier)")
@@ -390,6 +582,9 @@ def main() -> None:
     parser.add_argument(
         "--no-wall", action="store_true", help="skip the wall-clock run (2b), which load disturbs"
     )
+    parser.add_argument("--opus-sizes", default="50,100,150,200,250,300", help="Opus room sizes for part 4")
+    parser.add_argument("--brute-sizes", default="50,100", help="Opus rooms without shared encoding")
+    parser.add_argument("--only-opus", action="store_true", help="run part 4 only")
     args = parser.parse_args()
     number, repeat = (100, 3) if args.quick else (400, 5)
     seconds = 2.0 if args.quick else 4.0
@@ -400,12 +595,17 @@ def main() -> None:
     )
     print(f"CPU: {cpu_model()} x{os.cpu_count()}, load average {load[0]:.2f}")
     started = time.perf_counter()
-    bench_tick(number, repeat)
-    bench_pipeline(number, repeat)
-    sizes = [int(s) for s in args.sizes.split(",")]
-    bench_stepped(100 if args.quick else 250, sizes, args.uvloop)
-    if not args.no_wall:
-        bench_room(seconds, sizes, args.uvloop)
+    ticks = 100 if args.quick else 250
+    if not args.only_opus:
+        bench_tick(number, repeat)
+        bench_pipeline(number, repeat)
+        sizes = [int(s) for s in args.sizes.split(",")]
+        bench_stepped(ticks, sizes, args.uvloop)
+        if not args.no_wall:
+            bench_room(seconds, sizes, args.uvloop)
+    opus_sizes = [int(s) for s in args.opus_sizes.split(",")]
+    brute_sizes = [int(s) for s in args.brute_sizes.split(",") if s]
+    bench_opus(ticks, opus_sizes, brute_sizes, number, args.uvloop)
     print(f"\n(took {time.perf_counter() - started:.1f} s)")
 
 

@@ -74,6 +74,7 @@ class Member:
         self.volume_in = 0
         self.volume_out = 0
         self.score = 0
+        self.shared_frames = 0  # ticks whose audio came from one of the room's shared encodes
         self.join_time = time.time()
         self.last_talking = 0.0
         self.inbox: deque[Samples] = deque(maxlen=BOX_FRAMES)

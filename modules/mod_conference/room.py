@@ -248,6 +248,8 @@ class Room:
             return
         self._reindex([m for m in self.members if m is not member])
         self.board.release(member.slot)
+        # How much of what this member heard came from a shared encode (shared_encode.py), for the CDR.
+        member.session.set_var("conference_shared_frames", str(member.shared_frames))
         member.close()
         if self.floor_holder is member:
             self.set_floor(next((m for m in self.members if not m.ghost), None))
@@ -306,7 +308,11 @@ class Room:
         for member, share, frame, score in zip(
             members, result.outputs, shared, result.scores.tolist(), strict=True
         ):
-            member.outbox.append(Frame(share, rate) if frame is None else frame)
+            if frame is None:
+                member.outbox.append(Frame(share, rate))
+            else:
+                member.outbox.append(frame)
+                member.shared_frames += 1
             member.score = score
         if self.recorders:
             self._record(result)

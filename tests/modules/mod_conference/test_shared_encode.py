@@ -299,6 +299,7 @@ async def test_a_member_moving_between_shared_and_own_encoding_still_gets_a_fram
             while clock.waiting < len(drivers) + 1:
                 await asyncio.sleep(0)
             talking.append(room.members[0].talking)
+        shared_frames = [m.shared_frames for m in room.members]
     finally:
         for task in tasks:
             task.cancel()
@@ -315,6 +316,10 @@ async def test_a_member_moving_between_shared_and_own_encoding_still_gets_a_fram
     assert drivers[1].encodes >= 110  # the constant talker keeps its own encoder
     assert drivers[2].encodes == drivers[3].encodes == 0
     assert drivers[2].sent == drivers[3].sent
+    assert (
+        shared_frames[2] == shared_frames[3] == 120
+    )  # what the room counts (the CDR's conference_shared_frames)
+    assert shared_frames[1] <= 5 and 0 < shared_frames[0] < 120
     # member 0's stream decodes across both switches, and carries member 1's tone on both sides
     decoded = decode(drivers[0].sent)
     assert len(decoded) == len(drivers[0].sent) * SAMPLES

@@ -34,6 +34,7 @@ from switchcore.media.negotiate import (
     accept_answer,
     answer_offer,
     build_offer,
+    is_hold,
 )
 from switchcore.media.rtp_session import NoFreePort, RtpSession
 from switchcore.media.sdp import SdpError, SessionDescription
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mod_sofia.calls")
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY, MESSAGE, UPDATE"
+REPLACES_DIALPLAN = "sofia_replaces"  # the dialplan of a leg that replaces another (wiring.py)
 SDP = "application/sdp"
 
 
@@ -105,6 +107,9 @@ class SipCall:
         self.bye_received = False
         self.sdp_version = 1
         self.refer_done: asyncio.Event | None = None  # set once a REFER's last NOTIFY is answered
+        # The offer our last 2xx made to an INVITE without SDP, until its ACK answers (RFC 3264 5).
+        self.awaiting_answer: SessionDescription | None = None
+        self.reinvite_cseq = 0  # the re-INVITE that awaits its answer in the ACK, if it was one
         self._ack_watch: asyncio.Task[None] | None = None
         self.originator: Session | None = None  # outbound: the leg that dialled us
         self._cancel_sent = False
@@ -220,8 +225,13 @@ class SipCall:
 
     # ---- inbound ----------------------------------------------------------------------------
 
-    async def inbound(self, incoming: Incoming, auth_user: str, auth_domain: str) -> None:
-        """Start an inbound leg for this INVITE (already authenticated when the profile asks for it)."""
+    async def inbound(self, incoming: Incoming, auth_user: str, auth_domain: str, replaces: str = "") -> None:
+        """Start an inbound leg for this INVITE (already authenticated when the profile asks for it).
+
+        `replaces` is the uuid of the leg an INVITE with Replaces takes over (RFC 3891): the leg
+        then skips the dialplan and runs `in_dialog.replace_app` through the `sofia_replaces`
+        dialplan.
+        """
         req = incoming.request
         self.incoming, self.invite = incoming, req
         self.peer, self.transport = incoming.source.addr, incoming.source.transport
@@ -281,9 +291,13 @@ class SipCall:
                 context = user.variables.get("user_context", context)
                 cid_name = user.variables.get("effective_caller_id_name", cid_name)
                 cid_num = user.variables.get("effective_caller_id_number", cid_num)
+        dialplan = self.handler.param("dialplan", "XML")
+        if replaces:
+            dialplan = f"{REPLACES_DIALPLAN}:{replaces}"
+            variables["sip_replaces_uuid"] = replaces
         profile = CallerProfile(
             username=username,
-            dialplan=self.handler.param("dialplan", "XML"),
+            dialplan=dialplan,
             caller_id_name=cid_name,
             caller_id_number=cid_num,
             ani=from_addr.uri.user or "",
@@ -304,9 +318,10 @@ class SipCall:
     async def pre_answer(self) -> None:
         if self.incoming is None or self.final_sent:
             return
-        if self.local_sdp is None:
-            await self.incoming.respond(180, "Ringing", self.contact_headers(), to_tag=self.local_tag)
-            return
+        self._offer_if_offerless()
+        assert self.local_sdp is not None
+        # An INVITE without SDP (RFC 3261 13.2.1): the 183 shows our offer already; the 200
+        # repeats it and the ACK answers (FreeSWITCH sends its SDP in the 183 the same way).
         await self.incoming.respond(
             183,
             "Session Progress",
@@ -316,14 +331,18 @@ class SipCall:
             to_tag=self.local_tag,
         )
 
+    def _offer_if_offerless(self) -> None:
+        """Late offer (RFC 3261 13.2.1, RFC 3264 5): the INVITE had no SDP, so our responses offer."""
+        if self.local_sdp is None:
+            self.offer = build_offer(self.local_media(), self.policy(), self.switch.registry.codecs)
+            self.local_sdp = self.offer.sdp
+            self.awaiting_answer = self.local_sdp
+
     async def answer(self) -> None:
         if self.incoming is None or self.final_sent:
             return
-        body = b""
-        if self.local_sdp is None:
-            # Late offer (RFC 3261 13.2.1): the INVITE had no SDP, so the 200 offers and the ACK answers.
-            self.offer = build_offer(self.local_media(), self.policy(), self.switch.registry.codecs)
-            self.local_sdp = self.offer.sdp
+        self._offer_if_offerless()
+        assert self.local_sdp is not None
         body = bytes(self.local_sdp)
         self.final_sent = self.answered = True
         req = self.incoming.request
@@ -353,16 +372,39 @@ class SipCall:
         ]
 
     async def on_ack(self, request: Request) -> None:
-        if self.offer is not None and request.body and self.negotiated is None:
-            try:
-                answer = SessionDescription.parse(request.body)
-                negotiated = accept_answer(self.offer.sdp, answer, self.policy(), self.switch.registry.codecs)
-            except (SdpError, IncompatibleMedia) as exc:
-                log.warning("[%s] bad SDP answer in ACK: %s", self.uuid, exc)
-                if self.session is not None:
-                    self.session.hangup(HangupCause.INCOMPATIBLE_DESTINATION)
-                return
-            await self.open_media(negotiated)
+        """The ACK for our 2xx; it carries the answer when our 2xx offered (RFC 3264 5, RFC 3261 13.2.1)."""
+        offer = self.awaiting_answer
+        if offer is None or request.cseq.number != self._offer_cseq():
+            return
+        self.awaiting_answer = None
+        if not request.body:
+            # RFC 3261 13.3.1.4: an ACK without the answer our offer needs ends the call with a BYE.
+            log.warning("[%s] ACK without an SDP answer to our offer: hanging up", self.uuid)
+            self._hangup_for_answer(HangupCause.MANDATORY_IE_MISSING, "ACK without SDP answer")
+            return
+        try:
+            answer = SessionDescription.parse(request.body)
+            negotiated = accept_answer(offer, answer, self.policy(), self.switch.registry.codecs)
+        except (SdpError, IncompatibleMedia) as exc:
+            log.warning("[%s] bad SDP answer in ACK: %s", self.uuid, exc)
+            self._hangup_for_answer(HangupCause.INCOMPATIBLE_DESTINATION, str(exc))
+            return
+        await self.open_media(negotiated)
+        audio = answer.audio()
+        in_dialog.set_held(self, audio is not None and is_hold(answer, audio))
+
+    def _offer_cseq(self) -> int:
+        """The CSeq of the INVITE whose 2xx carried our pending offer (the initial one or a re-INVITE)."""
+        if self.reinvite_cseq:
+            return self.reinvite_cseq
+        return self.invite.cseq.number if self.invite is not None else 0
+
+    def _hangup_for_answer(self, cause: HangupCause, why: str) -> None:
+        session = self.session
+        if session is not None and not session.hungup:
+            session.variables["sip_hangup_disposition"] = "send_bye"
+            session.variables["sip_hangup_phrase"] = why
+            session.hangup(cause)
 
     async def on_cancel(self) -> None:
         if self.session is not None:

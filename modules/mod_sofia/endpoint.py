@@ -4,6 +4,9 @@ sofia/<profile>/<user>@<host>[:port]        a URI without the scheme
 sofia/<profile>/sip:<uri>                   any SIP URI (as sofia_contact returns them)
 sofia/<profile>/<user>%<domain>             a user registered in <domain>: their contacts ring at once
 sofia/gateway/<gateway>/<number>            through a configured gateway
+
+Gateways are looked up in the running profiles when a call is dialled, so one
+added by `sofia profile <p> rescan` (or removed by `killgw`) counts at once.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from switchcore.module import OutgoingRequest
 from switchcore.session import Session
 
 from .calls import SipCall, target_of
+from .uri import NameAddr
 
 if TYPE_CHECKING:
     from switchcore.core import Switch
@@ -33,7 +37,15 @@ class SofiaEndpoint:
     def __init__(self) -> None:
         self.switch: Switch | None = None
         self.handlers: dict[str, SofiaCallHandler] = {}
-        self.gateways: dict[str, Any] = {}
+
+    def gateway(self, name: str) -> Any | None:
+        """The gateway called `name` in any running profile, as the profiles hold them now."""
+        for handler in self.handlers.values():
+            gateways = getattr(handler.profile, "gateways", None) or {}
+            gateway = gateways.get(name)
+            if gateway is not None:
+                return gateway
+        return None
 
     async def outgoing(self, request: OutgoingRequest) -> Session:
         profile_name, _, rest = request.dest.partition("/")
@@ -49,7 +61,7 @@ class SofiaEndpoint:
             contacts = await handler.profile.contacts(user, domain)
             if not contacts:
                 raise CallError(HangupCause.USER_NOT_REGISTERED, f"{user}@{domain} is not registered")
-            rest = contacts[0].contact.strip("<>")
+            rest = contact_uri(contacts[0].contact)
         target = target_of(rest)
         call = SipCall(handler, "outbound")
         await _bind(call)
@@ -57,7 +69,7 @@ class SofiaEndpoint:
 
     async def _via_gateway(self, rest: str, request: OutgoingRequest) -> Session:
         name, _, number = rest.partition("/")
-        gateway = self.gateways.get(name)
+        gateway = self.gateway(name)
         if gateway is None:
             raise CallError(HangupCause.INVALID_GATEWAY, f"no gateway named {name!r}")
         if not getattr(gateway, "usable", True):
@@ -74,6 +86,17 @@ class SofiaEndpoint:
         call.gateway = gateway  # type: ignore[attr-defined]
         await _bind(call)
         return call.outbound(target, variables, request.originator)
+
+
+def contact_uri(contact: str) -> str:
+    """The URI of a registered Contact value (RFC 3261 20.10), without display name or header params.
+
+    `"Bob" <sip:1001@10.0.0.5;transport=tcp>;expires=300` -> `sip:1001@10.0.0.5;transport=tcp`.
+    """
+    try:
+        return str(NameAddr.parse(contact.strip()).uri)
+    except Exception as exc:
+        raise CallError(HangupCause.INVALID_URL, f"unusable registered contact {contact!r}") from exc
 
 
 async def _bind(call: SipCall) -> None:

@@ -9,6 +9,7 @@ authenticator; the context of an authenticated caller is its `user_context`.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from switchcore.causes import HangupCause
@@ -21,6 +22,7 @@ from . import in_dialog
 from .calls import ALLOW, SipCall
 from .dialog import CSeqOutOfOrder
 from .message import Response
+from .replaces import Replaces, ReplacesError, judge
 from .tu import Incoming
 from .uri import NameAddr
 
@@ -32,6 +34,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("mod_sofia.handler")
 
 TRUE = ("true", "yes", "on", "1", "enabled")
+
+
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """What a Replaces header found (RFC 3891 3): 200 and the call, or the status to answer."""
+
+    status: int
+    reason: str
+    call: SipCall | None = None
 
 
 class SofiaCallHandler:
@@ -109,6 +120,28 @@ class SofiaCallHandler:
     def forget(self, call: SipCall) -> None:
         if self.calls.get(call.call_id) is call:
             del self.calls[call.call_id]
+
+    def find_call(self, call_id: str) -> SipCall | None:
+        """The leg with this Call-ID on this profile, else on any running profile."""
+        call = self.calls.get(call_id)
+        if call is not None:
+            return call
+        from .endpoint import endpoint  # the profiles' handlers (imported late: endpoint imports calls)
+
+        for handler in endpoint.handlers.values():
+            if handler is not self and (call := handler.calls.get(call_id)) is not None:
+                return call
+        return None
+
+    def find_replaced(self, replaces: Replaces) -> Replaced:
+        """The leg whose confirmed dialog `replaces` names, or why there is none (RFC 3891 3)."""
+        call = self.find_call(replaces.call_id)
+        dialog = call.dialog if call is not None else None
+        ident = (dialog.call_id, dialog.local_tag, dialog.remote_tag) if dialog is not None else None
+        session = call.session if call is not None else None
+        terminated = dialog is None or dialog.terminated or session is None or session.hungup
+        status, reason = judge(replaces, ident, terminated=terminated)
+        return Replaced(status, reason, call if status == 200 else None)
 
     # ---- CallHandler ------------------------------------------------------------------------
 
@@ -251,10 +284,15 @@ class SofiaCallHandler:
         if len(self.switch.sessions) >= max_sessions:
             await incoming.respond(503, "Maximum Calls In Progress", [("Retry-After", "5")])
             return
+        replaced_uuid = ""
+        if incoming.request.get("Replaces") is not None:
+            replaced_uuid = await self._replaced_uuid(incoming)
+            if not replaced_uuid:
+                return
         call = SipCall(self, "inbound")
         self.calls[incoming.request.call_id] = call
         try:
-            await call.inbound(incoming, user, domain)
+            await call.inbound(incoming, user, domain, replaces=replaced_uuid)
         except Exception:
             log.exception("inbound call %s failed to start", incoming.request.call_id)
             self.forget(call)
@@ -267,6 +305,29 @@ class SofiaCallHandler:
         if call.session is None:  # refused (488) before a session existed
             self.forget(call)
             call.close_media()
+
+    async def _replaced_uuid(self, incoming: Incoming) -> str:
+        """RFC 3891 3: the uuid of the leg an INVITE's Replaces names, or "" after answering why not."""
+        try:
+            replaces = Replaces.parse(incoming.request.get("Replaces") or "")
+        except ReplacesError as exc:
+            await incoming.respond(
+                400, "Bad Replaces Header", [("Warning", f'399 switchcore "{exc.reason}"')]
+            )
+            return ""
+        found = self.find_replaced(replaces)
+        if found.call is None or found.call.session is None:
+            await incoming.respond(found.status, found.reason)
+            return ""
+        partner = found.call.session.partner
+        if partner is None or partner.hungup:
+            # The replaced leg talks to the switch itself (an application): there is no
+            # bridge for the new call to take over.
+            await incoming.respond(
+                503, "Service Unavailable", [("Warning", '399 switchcore "the replaced call is not bridged"')]
+            )
+            return ""
+        return found.call.uuid
 
     async def _authenticate(self, incoming: Incoming) -> tuple[str, str] | None:
         """(user, domain) when the request carries valid credentials; None after a challenge or refusal."""

@@ -121,17 +121,24 @@ function wire(c) {
 }
 
 // ---- conference member list (live array) --------------------------------------------------
+// Rows as FreeSWITCH's live array sends them: [member id, cid number, cid name, codec@rate,
+// status JSON, dvars, null]; the status carries audio.talking / muted / deaf / onHold / floor.
+// A `modify` comes on every start/stop of talking and every (un)mute, so each row shows who is
+// talking (green bars) and who is muted as it happens.
+
+let myMemberID = '';
 
 function onEvent(event) {
   // A conference tells this browser alone (its sessid channel) where its live array is.
   const pvt = event.pvtData;
   if (pvt && pvt.action === 'conference-liveArray-join') {
+    myMemberID = String(pvt.conferenceMemberID || '');
     client.subscribe(pvt.laChannel)
       .then(() => client.broadcast(pvt.laChannel, { liveArray: { command: 'bootstrap', context: pvt.laChannel, name: pvt.laName, obj: {} } }))
       .catch((e) => notice(`Conference members unavailable: ${e.message}`, 'bad'));
     return;
   }
-  if (pvt && pvt.action === 'conference-liveArray-part') { members.clear(); renderMembers(); return; }
+  if (pvt && pvt.action === 'conference-liveArray-part') { members.clear(); myMemberID = ''; renderMembers(); return; }
   const data = event.data || {};
   switch (data.action) {
     case 'bootObj': members.clear(); (data.data || []).forEach(([key, row]) => members.set(key, row)); break;
@@ -143,25 +150,68 @@ function onEvent(event) {
   renderMembers();
 }
 
+function memberStatus(row) {
+  const [id, number, name, codec, statusText] = row || [];
+  let status = {};
+  try { status = typeof statusText === 'string' ? JSON.parse(statusText || '{}') : (statusText || {}); } catch (e) { status = {}; }
+  const audio = status.audio || {};
+  const muted = !!audio.muted;
+  return {
+    id: String(id || ''), number: number || '', name: name || '', codec: codec || '',
+    muted, talking: !!audio.talking && !muted, deaf: !!audio.deaf, onHold: !!audio.onHold, floor: !!audio.floor,
+  };
+}
+
+function badge(kind, text) {
+  const el = document.createElement('span');
+  el.className = `badge ${kind}`;
+  el.textContent = text;
+  return el;
+}
+
+function memberItem(m) {
+  const li = document.createElement('li');
+  li.className = 'member';
+  li.dataset.memberId = m.id;
+  li.dataset.number = m.number;
+  li.dataset.talking = String(m.talking);
+  li.dataset.muted = String(m.muted);
+  li.classList.toggle('talking', m.talking);
+  li.classList.toggle('muted', m.muted);
+  li.classList.toggle('me', !!myMemberID && Number(m.id) === Number(myMemberID));
+
+  const bars = document.createElement('span');
+  bars.className = 'talk-bars';
+  bars.setAttribute('aria-hidden', 'true');
+  bars.append(document.createElement('i'), document.createElement('i'), document.createElement('i'));
+
+  const who = document.createElement('span');
+  who.className = 'member-who';
+  const label = m.name && m.name !== m.number ? `${m.name} (${m.number})` : m.number || '?';
+  who.textContent = label;
+  if (li.classList.contains('me')) who.append(badge('you', 'you'));
+
+  const flags = document.createElement('span');
+  flags.className = 'flags';
+  if (m.talking) flags.append(badge('talking', 'talking'));
+  if (m.muted) flags.append(badge('muted', 'muted'));
+  if (m.deaf) flags.append(badge('deaf', 'deaf'));
+  if (m.onHold) flags.append(badge('hold', 'on hold'));
+
+  const state = [m.talking ? 'talking' : '', m.muted ? 'muted' : '', m.deaf ? 'deaf' : '', m.onHold ? 'on hold' : ''].filter(Boolean);
+  li.title = state.length ? `${label}: ${state.join(', ')}` : label;
+  li.setAttribute('aria-label', li.title);
+  li.append(bars, who, flags);
+  return li;
+}
+
 function renderMembers() {
   const list = $('members-list');
-  list.replaceChildren();
-  for (const row of members.values()) {
-    const [, number, name, , statusText] = row || [];
-    let status = {};
-    try { status = JSON.parse(statusText || '{}'); } catch (e) { status = {}; }
-    const audio = status.audio || {};
-    const li = document.createElement('li');
-    if (audio.talking) li.classList.add('talking');
-    const who = document.createElement('span');
-    who.textContent = name && name !== number ? `${name} (${number})` : number || '?';
-    const flags = document.createElement('span');
-    flags.className = 'flags';
-    flags.textContent = [audio.muted ? 'muted' : '', audio.deaf ? 'deaf' : '', audio.onHold ? 'on hold' : ''].filter(Boolean).join(' · ');
-    li.append(who, flags);
-    list.append(li);
-  }
+  const shown = [...members.values()].map(memberStatus).sort((a, b) => Number(a.id) - Number(b.id));
+  list.replaceChildren(...shown.map(memberItem));
+  const talking = shown.filter((m) => m.talking).length;
   $('members-count').textContent = members.size ? `(${members.size})` : '';
+  $('members-talking').textContent = talking ? `${talking} talking` : '';
   $('members').hidden = members.size === 0;
 }
 
@@ -276,6 +326,7 @@ window.vertoPhone = {
   state: () => ({ view: phoneEl.dataset.view, conn: phoneEl.dataset.conn || '', call: phoneEl.dataset.call || 'idle' }),
   stats: () => (current ? current.stats() : Promise.resolve(null)),
   dropSocket: () => client && client.dropSocket(),
+  members: () => [...members.values()].map(memberStatus),
 };
 
 defaults();

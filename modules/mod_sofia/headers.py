@@ -183,25 +183,20 @@ class Via:
 
     @staticmethod
     def parse(text: str) -> Via:
-        # sent-protocol = name SLASH version SLASH transport, LWS allowed around '/'.
-        parts = text.split("/", 2)
-        if len(parts) != 3:
-            raise ParseError(f"invalid Via {text!r}")
-        name, version = parts[0].strip(), parts[1].strip()
-        rest = parts[2].lstrip()
-        i = 0
-        n = len(rest)
-        while i < n and rest[i] not in " \t;":
-            i += 1
-        transport = rest[:i]
-        if not (is_token(name) and is_token(version) and is_token(transport)):
-            raise ParseError(f"invalid Via protocol in {text!r}")
-        rest = rest[i:].lstrip()
-        semi = rest.find(";")
-        hostport = (rest if semi < 0 else rest[:semi]).strip()
-        host, port = _split_sent_by(hostport, text)
-        params = parse_params(rest, semi) if semi >= 0 else ()
-        return Via(transport.upper(), host, port, params, f"{name.upper()}/{version}")
+        # The part before the parameters repeats from one request to the next
+        # (only the branch changes), so its parse is remembered.
+        semi = text.find(";")
+        head_text = text if semi < 0 else text[:semi]
+        head = _VIA_HEADS.get(head_text)
+        if head is None:
+            head = _parse_via_head(head_text, text)
+            if len(head_text) <= 200:  # bounded: values come from the network
+                if len(_VIA_HEADS) >= 2048:
+                    _VIA_HEADS.clear()
+                _VIA_HEADS[head_text] = head
+        protocol, transport, host, port = head
+        params = parse_params(text, semi) if semi >= 0 else ()
+        return Via(transport, host, port, params, protocol)
 
     @property
     def branch(self) -> str | None:
@@ -241,6 +236,28 @@ class Via:
     def __str__(self) -> str:
         port = f":{self.port}" if self.port is not None else ""
         return f"{self.protocol}/{self.transport} {self.host}{port}{format_params(self.params)}"
+
+
+_VIA_HEADS: dict[str, tuple[str, str, str, int | None]] = {}
+
+
+def _parse_via_head(head: str, text: str) -> tuple[str, str, str, int | None]:
+    """(protocol, transport, host, port) of the part of a Via value before its parameters."""
+    # sent-protocol = name SLASH version SLASH transport, LWS allowed around '/'.
+    parts = head.split("/", 2)
+    if len(parts) != 3:
+        raise ParseError(f"invalid Via {text!r}")
+    name, version = parts[0].strip(), parts[1].strip()
+    rest = parts[2].lstrip()
+    i = 0
+    n = len(rest)
+    while i < n and rest[i] not in " \t":
+        i += 1
+    transport = rest[:i]
+    if not (is_token(name) and is_token(version) and is_token(transport)):
+        raise ParseError(f"invalid Via protocol in {text!r}")
+    host, port = _split_sent_by(rest[i:].strip(), text)
+    return f"{name.upper()}/{version}", transport.upper(), host, port
 
 
 def _split_sent_by(hostport: str, text: str) -> tuple[str, int | None]:

@@ -351,6 +351,23 @@ def split_head(data: bytes) -> tuple[bytes, bytes] | None:
 _WS = (" ", "\t")
 
 
+# Header names seen before and found well formed, with their lookup keys: a
+# message repeats the same dozen names, so each is checked against the grammar once.
+_VALID_NAMES: dict[str, str] = {}
+
+
+def _name_key(name: str) -> str | None:
+    """The lookup key of a header name as written, or None if it is not a token."""
+    key = _VALID_NAMES.get(name)
+    if key is None:
+        if _NAME_RE.fullmatch(name) is None:
+            return None
+        key = header_key(name)
+        if len(_VALID_NAMES) < 4096:  # bounded: names come from the network
+            _VALID_NAMES[name] = key
+    return key
+
+
 def parse_header_lines(lines: list[str], errors: list[str] | None = None) -> list[Header]:
     """Parse header lines (with LWS folding).  Strict unless `errors` collects the problems."""
     headers: list[Header] = []
@@ -364,10 +381,14 @@ def parse_header_lines(lines: list[str], errors: list[str] | None = None) -> lis
             continue
         colon = line.find(":")
         name = line[:colon].rstrip(" \t") if colon > 0 else ""
-        if colon <= 0 or _NAME_RE.fullmatch(name) is None:
+        key = _name_key(name) if name else None
+        if key is None:
             _fail(f"malformed header line {line[:40]!r}", errors)
             continue
         value = line[colon + 1 :].strip(" \t")
+        if i == n or not lines[i].startswith(_WS):
+            headers.append(Header(key, name, value, line))
+            continue
         raw = line
         while i < n and lines[i].startswith(_WS):
             # RFC 3261 7.3.1: a folded line is one header; its LWS reads as one SP.
@@ -375,7 +396,7 @@ def parse_header_lines(lines: list[str], errors: list[str] | None = None) -> lis
             value = f"{value} {more}" if value else more
             raw = f"{raw}\r\n{lines[i]}"
             i += 1
-        headers.append(Header(header_key(name), name, value, raw))
+        headers.append(Header(key, name, value, raw))
     return headers
 
 

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import TypeVar
 from urllib.parse import quote, unquote
 
 from switchcore.errors import SwitchError
+
+T = TypeVar("T")
 
 
 class SipError(SwitchError):
@@ -58,6 +61,21 @@ _SAFE_PARAM = "-_.!~*'()[]/:&+$"
 _SAFE_HEADER = "-_.!~*'()[]/?:+$"
 
 ParamList = tuple[tuple[str, str | None], ...]
+
+# Parsed values are immutable, and a peer sends the same URIs and addresses again
+# and again (every refresh of a registration, every request of a dialog), so
+# parses of short texts are remembered.  Only successes are kept (a malformed
+# text raises every time) and the memo is bounded: texts come from the network.
+_MEMO_LIMIT = 2048
+_MEMO_MAX_TEXT = 200
+
+
+def _remember(memo: dict[str, T], text: str, value: T) -> T:
+    if len(text) <= _MEMO_MAX_TEXT:
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        memo[text] = value
+    return value
 
 
 def is_token(text: str) -> bool:
@@ -122,18 +140,10 @@ class URI:
     @staticmethod
     def parse(text: str) -> URI:
         """Parse a URI strictly (no surrounding whitespace, no brackets)."""
-        colon = text.find(":")
-        if colon <= 0 or _SCHEME_RE.fullmatch(text, 0, colon) is None:
-            raise ParseError(f"invalid URI scheme in {text!r}")
-        scheme = text[:colon].lower()
-        rest = text[colon + 1 :]
-        if scheme in ("sip", "sips"):
-            return _parse_sip(scheme, rest, text)
-        if scheme == "tel":
-            return _parse_tel(rest, text)
-        if _OPAQUE_RE.fullmatch(rest) is None:
-            raise ParseError(f"invalid URI {text!r}")
-        return URI(scheme=scheme, opaque=rest)
+        found = _URI_MEMO.get(text)
+        if found is not None:
+            return found
+        return _remember(_URI_MEMO, text, _parse_uri(text))
 
     @property
     def is_sip(self) -> bool:
@@ -212,6 +222,24 @@ class URI:
         mine = {k.lower(): v for k, v in self.headers}
         theirs = {k.lower(): v for k, v in other.headers}
         return mine == theirs
+
+
+_URI_MEMO: dict[str, URI] = {}
+
+
+def _parse_uri(text: str) -> URI:
+    colon = text.find(":")
+    if colon <= 0 or _SCHEME_RE.fullmatch(text, 0, colon) is None:
+        raise ParseError(f"invalid URI scheme in {text!r}")
+    scheme = text[:colon].lower()
+    rest = text[colon + 1 :]
+    if scheme in ("sip", "sips"):
+        return _parse_sip(scheme, rest, text)
+    if scheme == "tel":
+        return _parse_tel(rest, text)
+    if _OPAQUE_RE.fullmatch(rest) is None:
+        raise ParseError(f"invalid URI {text!r}")
+    return URI(scheme=scheme, opaque=rest)
 
 
 # RFC 3261 19.1.4: these parameters must match when present in either URI.
@@ -411,37 +439,10 @@ class NameAddr:
     @staticmethod
     def parse(text: str) -> NameAddr:
         """Parse a name-addr or addr-spec with its header parameters."""
-        s = text.strip()
-        if not s:
-            raise ParseError("empty address")
-        display: str | None = None
-        if s[0] == '"':
-            display, i = parse_quoted(s, 0)
-            i = _skip_ws(s, i)
-            if i >= len(s) or s[i] != "<":
-                raise ParseError(f"expected '<' after display name in {s!r}")
-            lt = i
-        else:
-            lt = s.find("<")
-            if lt > 0:
-                words = s[:lt].split()
-                if any(_TOKEN_RE.fullmatch(w) is None for w in words):
-                    raise ParseError(f"invalid display name in {s!r}")
-                display = " ".join(words) or None
-        if lt >= 0:
-            gt = s.find(">", lt)
-            if gt < 0:
-                raise ParseError(f"unterminated '<' in {s!r}")
-            uri = URI.parse(s[lt + 1 : gt])
-            return NameAddr(uri, display, parse_params(s, gt + 1))
-        # addr-spec: RFC 3261 20.10, a URI with ',', '?' or ';' must be in brackets,
-        # so a ';' here starts the header parameters.
-        semi = s.find(";")
-        uri_text = s if semi < 0 else s[:semi]
-        if "?" in uri_text or "," in uri_text:
-            raise ParseError(f"URI with '?' or ',' must be enclosed in '<>': {s!r}")
-        uri = URI.parse(uri_text.rstrip())
-        return NameAddr(uri, None, parse_params(s, semi) if semi >= 0 else ())
+        found = _ADDR_MEMO.get(text)
+        if found is not None:
+            return found
+        return _remember(_ADDR_MEMO, text, _parse_name_addr(text))
 
     @property
     def tag(self) -> str | None:
@@ -462,3 +463,40 @@ class NameAddr:
     def __str__(self) -> str:
         head = f"{quote_string(self.display)} " if self.display else ""
         return f"{head}<{self.uri}>{format_params(self.params)}"
+
+
+_ADDR_MEMO: dict[str, NameAddr] = {}
+
+
+def _parse_name_addr(text: str) -> NameAddr:
+    s = text.strip()
+    if not s:
+        raise ParseError("empty address")
+    display: str | None = None
+    if s[0] == '"':
+        display, i = parse_quoted(s, 0)
+        i = _skip_ws(s, i)
+        if i >= len(s) or s[i] != "<":
+            raise ParseError(f"expected '<' after display name in {s!r}")
+        lt = i
+    else:
+        lt = s.find("<")
+        if lt > 0:
+            words = s[:lt].split()
+            if any(_TOKEN_RE.fullmatch(w) is None for w in words):
+                raise ParseError(f"invalid display name in {s!r}")
+            display = " ".join(words) or None
+    if lt >= 0:
+        gt = s.find(">", lt)
+        if gt < 0:
+            raise ParseError(f"unterminated '<' in {s!r}")
+        uri = URI.parse(s[lt + 1 : gt])
+        return NameAddr(uri, display, parse_params(s, gt + 1))
+    # addr-spec: RFC 3261 20.10, a URI with ',', '?' or ';' must be in brackets,
+    # so a ';' here starts the header parameters.
+    semi = s.find(";")
+    uri_text = s if semi < 0 else s[:semi]
+    if "?" in uri_text or "," in uri_text:
+        raise ParseError(f"URI with '?' or ',' must be enclosed in '<>': {s!r}")
+    uri = URI.parse(uri_text.rstrip())
+    return NameAddr(uri, None, parse_params(s, semi) if semi >= 0 else ())

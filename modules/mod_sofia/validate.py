@@ -141,7 +141,13 @@ def check(data: bytes, policy: Policy = DEFAULT_POLICY) -> Verdict:
         request_line_error = exc.reason
         words = first.split()
         method, uri, version = (words[0] if words else "UNKNOWN"), "", "SIP/2.0"
-    request = Request(method=method, uri=uri, version=version, headers=tuple(headers))
+    # One Request for every check that follows, so what one check parses the
+    # next ones (and the stack, after acceptance) find in its cache.
+    try:
+        body, body_error = frame_body(headers, rest), ""
+    except ParseError as exc:
+        body, body_error = b"", exc.reason
+    request = Request(method=method, uri=uri, version=version, headers=tuple(headers), body=body)
     if not _answerable(request):
         return Verdict(Action.DROP, detail="cannot be answered")
     try:
@@ -153,11 +159,8 @@ def check(data: bytes, policy: Policy = DEFAULT_POLICY) -> Verdict:
             raise _Reject(400, "Malformed Header", problems[0])
         if version != "SIP/2.0":
             raise _Reject(505, "Version Not Supported")
-        try:
-            body = frame_body(headers, rest)
-        except ParseError as exc:
-            raise _Reject(400, "Bad Content-Length", exc.reason) from None
-        request = Request(method=method, uri=uri, version=version, headers=tuple(headers), body=body)
+        if body_error:
+            raise _Reject(400, "Bad Content-Length", body_error)
         _check_request(request, policy)
     except _Reject as rej:
         if method == "ACK":  # RFC 3261 17.1.1.3 / 17.2.1: an ACK is never answered
@@ -178,17 +181,18 @@ def _answerable(request: Request) -> bool:
         return _LENIENT_VIA.match(split_list(value)[0]) is not None
 
 
-_REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")
+_REQUIRED = (("via", "Via"), ("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
 
 
 def _check_request(request: Request, policy: Policy) -> None:
     # RFC 3261 8.1.1: the mandatory header fields, each parsed.
-    for name in _REQUIRED:
-        if name not in request:
-            raise _Reject(400, f"Missing {name}")
     index = request._index()
+    for key, name in _REQUIRED:
+        if key not in index:
+            raise _Reject(400, f"Missing {name}")
     for key in SINGLE_HEADERS:
-        if len(index.get(key, ())) > 1:
+        found = index.get(key)
+        if found is not None and len(found) > 1:
             raise _Reject(400, f"Multiple {canonical_name(key)}")
     vias = _parsed(request, "Via", lambda: request.vias)
     _parsed(request, "From", lambda: request.from_addr)
@@ -200,10 +204,14 @@ def _check_request(request: Request, policy: Policy) -> None:
     max_forwards = _parsed(request, "Max-Forwards", lambda: request.max_forwards)
     if max_forwards is None and vias[0].has_cookie:
         raise _Reject(400, "Missing Max-Forwards")
-    _parsed(request, "Expires", lambda: request.expires)
-    _parsed(request, "Contact", lambda: request.contacts)
-    _parsed(request, "Route", lambda: request.routes)
-    _parsed(request, "Record-Route", lambda: request.record_routes)
+    if "expires" in index:
+        _parsed(request, "Expires", lambda: request.expires)
+    if "contact" in index:
+        _parsed(request, "Contact", lambda: request.contacts)
+    if "route" in index:
+        _parsed(request, "Route", lambda: request.routes)
+    if "record-route" in index:
+        _parsed(request, "Record-Route", lambda: request.record_routes)
     ruri = _parsed(request, "Request-URI", lambda: request.ruri)
     if ruri.headers:
         # RFC 3261 19.1.1 table: header components are not allowed in a Request-URI.
@@ -225,7 +233,7 @@ def _check_request(request: Request, policy: Policy) -> None:
         # RFC 3261 10.3: an address-of-record is a SIP or SIPS URI.
         raise _Reject(400, "Invalid Address-of-Record")
     # RFC 3261 8.2.2.3: Require.
-    if request.method != "CANCEL":
+    if request.method != "CANCEL" and "require" in index:
         unknown = [tag for tag in request.values("require") if tag and tag.lower() not in policy.extensions]
         if unknown:
             raise _Reject(420, "Bad Extension", headers=(("Unsupported", ", ".join(unknown)),))
@@ -233,7 +241,7 @@ def _check_request(request: Request, policy: Policy) -> None:
     if request.method in policy.session_methods:
         _check_content(request, policy)
     # RFC 3261 22.1 / 8.2.3: credentials we cannot read call for a fresh challenge.
-    if policy.auth_schemes:
+    if policy.auth_schemes and ("authorization" in index or "proxy-authorization" in index):
         for name, status in (("Authorization", 401), ("Proxy-Authorization", 407)):
             for value in request.get_all(name):
                 scheme = value.split(None, 1)[0].lower() if value.split() else ""

@@ -153,3 +153,18 @@ def test_header_make_uses_canonical_name() -> None:
     header = Header.make("call-id", "abc")
     assert header == Header("call-id", "Call-ID", "abc", None)
     assert header.line() == "Call-ID: abc"
+
+
+def test_vias_that_differ_only_in_branch_share_the_sent_by_parse() -> None:
+    one = Via.parse("SIP/2.0/UDP 192.0.2.4:5060;rport;branch=z9hG4bK-one")
+    two = Via.parse("SIP/2.0/UDP 192.0.2.4:5060;rport;branch=z9hG4bK-two")
+    assert (one.transport, one.host, one.port, one.protocol) == ("UDP", "192.0.2.4", 5060, "SIP/2.0")
+    assert (two.host, two.port) == (one.host, one.port)
+    assert (one.branch, two.branch) == ("z9hG4bK-one", "z9hG4bK-two")
+    assert two.wants_rport
+
+
+def test_a_repeated_malformed_via_raises_every_time() -> None:
+    for _ in range(3):
+        with pytest.raises(ParseError):
+            Via.parse("SIP/2.0/UDP 192.0.2.4:99999;branch=z9hG4bK-x")

@@ -175,3 +175,39 @@ def test_header_params_ipv6_value() -> None:
 
 def test_quote_string_escapes_backslash_and_quote() -> None:
     assert quote_string('a"b\\c') == '"a\\"b\\\\c"'
+
+
+# --- remembered parses: a peer repeats its URIs, a malformed one is judged every time ----------
+
+
+def test_a_repeated_uri_is_parsed_once_and_shared() -> None:
+    text = "sip:memo-user@192.0.2.7:5062;transport=udp"
+    first = URI.parse(text)
+    again = URI.parse(text)
+    assert again is first
+    assert (again.user, again.host, again.port, again.transport) == ("memo-user", "192.0.2.7", 5062, "udp")
+
+
+def test_a_repeated_malformed_uri_raises_every_time() -> None:
+    for _ in range(3):
+        with pytest.raises(ParseError, match="invalid host"):
+            URI.parse("sip:bad@-host.example.com")
+
+
+def test_a_repeated_name_addr_is_shared_and_differs_by_tag() -> None:
+    a = NameAddr.parse("<sip:1000@192.0.2.1>;tag=aaa")
+    b = NameAddr.parse("<sip:1000@192.0.2.1>;tag=bbb")
+    assert NameAddr.parse("<sip:1000@192.0.2.1>;tag=aaa") is a
+    assert (a.tag, b.tag) == ("aaa", "bbb")
+    assert a.uri is b.uri  # the URI inside is remembered too
+
+
+def test_remembered_parses_stay_bounded() -> None:
+    from modules.mod_sofia import uri as uri_module
+
+    for n in range(uri_module._MEMO_LIMIT + 100):
+        URI.parse(f"sip:user{n}@192.0.2.9")
+    assert len(uri_module._URI_MEMO) <= uri_module._MEMO_LIMIT
+    long_text = "sip:" + "u" * 300 + "@192.0.2.9"
+    assert URI.parse(long_text).user == "u" * 300
+    assert long_text not in uri_module._URI_MEMO

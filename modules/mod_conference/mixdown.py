@@ -255,14 +255,15 @@ class MixBoard:
         speak = self.can_speak[slots]
         eligible = present & speak
         level = self.energy_level[slots]
-        stack: npt.NDArray[np.int32] | None = None
+        stack: npt.NDArray[np.int16] | None = None
         if any(present_list):
             zero = self._zero
             rows = [zero if f is None else (f if len(f) == length else _fit(f, length)) for f in frames]
-            stack = np.stack(rows).astype(np.int32)
+            stack = np.stack(rows)
             if self._gains_in:
-                self._scale(stack, self.gain_in[slots], eligible)
-            scores = np.abs(stack).sum(axis=1, dtype=np.int64) // length
+                self._scale16(stack, self.gain_in[slots], eligible)
+            # |x| of int16 wraps only for -32768, whose uint16 view is 32768 again: exact magnitudes.
+            scores = np.abs(stack).view(np.uint16).sum(axis=1, dtype=np.int64) // length
             scores[~eligible] = 0
         else:
             scores = np.zeros(n, dtype=np.int64)
@@ -282,27 +283,37 @@ class MixBoard:
         if count == 0 and background is None:
             quiet, common = self._quiet(slots, hear)
             return TickResult(quiet, None, scores, started, stopped, 0, common, listeners, deaf)
-        if stack is None:
-            stack = np.zeros((n, length), dtype=np.int32)
-        elif count < n:
-            stack[~heard] = 0
-        total = stack.sum(axis=0, dtype=np.int32)
+        # Only the mixed rows are summed; everyone not mixed hears the clipped total as it is,
+        # and each mixed member the total minus its own samples (the rule of mixer.mix).
+        everyone = count == n
+        which = np.flatnonzero(heard) if count and not everyone else None
+        if count and stack is not None:
+            own = (stack if which is None else stack[which]).astype(np.int32)
+            total = own.sum(axis=0, dtype=np.int32)
+        else:
+            own = np.zeros((0, length), np.int32)
+            total = np.zeros(length, np.int32)
         if background is not None:
             total += _fit(background, length)
-        out = np.subtract(total, stack, out=stack)  # each member: everyone else (and the background)
-        _clip16(out)
-        if self._gains_out:
-            self._scale(out, self.gain_out[slots], np.ones(n, np.bool_))
-        if not hear.all():
-            out[~hear] = 0
-        outputs: npt.NDArray[np.int16] = out.astype(np.int16)
-        outputs.setflags(write=False)
         mixed = _clip16(total.copy()).astype(np.int16)
         mixed.setflags(write=False)
+        if everyone:
+            out = _clip16(np.subtract(total, own, out=own)).astype(np.int16)
+        else:
+            out = np.empty((n, length), dtype=np.int16)
+            out[:] = mixed
+            if which is not None:
+                out[which] = _clip16(np.subtract(total, own, out=own))
+        if self._gains_out:
+            self._scale16(out, self.gain_out[slots], np.ones(n, np.bool_))
+        if not hear.all():
+            out[~hear] = 0
+        outputs: npt.NDArray[np.int16] = out
+        outputs.setflags(write=False)
         return TickResult(outputs, mixed, scores, started, stopped, count, mixed, listeners, deaf)
 
     @staticmethod
-    def _scale(stack: npt.NDArray[np.int32], gains: FloatArray, rows: BoolArray) -> None:
+    def _scale16(stack: npt.NDArray[np.int16], gains: FloatArray, rows: BoolArray) -> None:
         """Multiply the rows whose gain is not 1 (switch_change_sln_volume: truncate, then clip)."""
         which = np.flatnonzero(rows & (gains != 1.0))
         if len(which):

@@ -127,24 +127,57 @@ function wire(c) {
 // talking (green bars) and who is muted as it happens.
 
 let myMemberID = '';
+// The live array in view: its channel and name, the last wireSerno applied (-1: none yet), and
+// whether a bootstrap is on its way.  A gap in the serial numbers means a message was lost (a busy
+// socket drops events): the page asks for the whole array again, as verto.js's checkSerno does.
+let liveArray = null;
+const BOOTSTRAP_WAIT_MS = 3000;  // a bootstrap not answered by then may be asked again
+
+function bootstrap() {
+  const la = liveArray;
+  if (!la || (la.asking && Date.now() - la.asking < BOOTSTRAP_WAIT_MS)) return;
+  la.asking = Date.now();
+  client.broadcast(la.channel, { liveArray: { command: 'bootstrap', context: la.channel, name: la.name, obj: {} } })
+    .catch((e) => { la.asking = 0; notice(`Conference members unavailable: ${e.message}`, 'bad'); });
+}
+
+function checkSerno(serno) {
+  const la = liveArray;
+  if (!la || typeof serno !== 'number' || serno < 0) return true;
+  if (la.serno >= 0 && serno <= la.serno) return false;   // already applied (or older): skip it
+  const gap = la.serno >= 0 && serno !== la.serno + 1;
+  la.serno = gap ? -1 : serno;                             // after a gap, the next message is the new base
+  if (gap) { la.gaps += 1; bootstrap(); }
+  return true;
+}
 
 function onEvent(event) {
   // A conference tells this browser alone (its sessid channel) where its live array is.
   const pvt = event.pvtData;
   if (pvt && pvt.action === 'conference-liveArray-join') {
     myMemberID = String(pvt.conferenceMemberID || '');
+    liveArray = { channel: pvt.laChannel, name: pvt.laName, serno: -1, asking: 0, gaps: 0 };
     client.subscribe(pvt.laChannel)
-      .then(() => client.broadcast(pvt.laChannel, { liveArray: { command: 'bootstrap', context: pvt.laChannel, name: pvt.laName, obj: {} } }))
+      .then(bootstrap)
       .catch((e) => notice(`Conference members unavailable: ${e.message}`, 'bad'));
     return;
   }
-  if (pvt && pvt.action === 'conference-liveArray-part') { members.clear(); myMemberID = ''; renderMembers(); return; }
+  if (pvt && pvt.action === 'conference-liveArray-part') {
+    members.clear(); myMemberID = ''; liveArray = null; renderMembers(); return;
+  }
   const data = event.data || {};
+  if (liveArray && event.eventChannel && event.eventChannel !== liveArray.channel) return;
   switch (data.action) {
-    case 'bootObj': members.clear(); (data.data || []).forEach(([key, row]) => members.set(key, row)); break;
-    case 'add': case 'modify': members.set(data.hashKey, data.data); break;
-    case 'del': members.delete(data.hashKey); break;
-    case 'clear': members.clear(); break;
+    case 'bootObj':
+      if (liveArray) liveArray.asking = 0;
+      members.clear(); (data.data || []).forEach(([key, row]) => members.set(key, row)); break;
+    case 'add': case 'modify':
+      if (!checkSerno(data.wireSerno)) return;
+      members.set(data.hashKey, data.data); break;
+    case 'del':
+      if (!checkSerno(data.wireSerno)) return;
+      members.delete(data.hashKey); break;
+    case 'clear': members.clear(); if (liveArray) liveArray.serno = -1; break;
     default: return;
   }
   renderMembers();
@@ -327,6 +360,7 @@ window.vertoPhone = {
   stats: () => (current ? current.stats() : Promise.resolve(null)),
   dropSocket: () => client && client.dropSocket(),
   members: () => [...members.values()].map(memberStatus),
+  liveArray: () => (liveArray ? { ...liveArray } : null),
 };
 
 defaults();

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,7 @@ from playwright.async_api import BrowserContext, Page
 
 from modules.mod_conference import manager_for
 from switchcore.core import Switch
+from switchcore.events import Event
 from tests.peers.audio import band_energy_ratio, describe, read_wav, rms
 from tests.peers.fixtures import make_phone
 from tests.peers.phone import Phone
@@ -339,3 +341,77 @@ def read_stereo(path: Path) -> tuple[Samples, int, int]:
         raw = src.readframes(src.getnframes())
     data = np.frombuffer(raw, dtype="<i2").astype(np.float64)
     return data[: len(data) - len(data) % channels].reshape(-1, channels), channels, rate
+
+
+def fake_row(row: list[Any], **audio: bool) -> list[Any]:
+    """A copy of a live-array row with some of its audio status changed."""
+    status = json.loads(row[4])
+    status["audio"].update(audio)
+    return [*row[:4], json.dumps(status), *row[5:]]
+
+
+async def test_the_page_asks_for_the_live_array_again_after_a_lost_message(
+    tmp_path: Path, browser: BrowserContext
+) -> None:
+    """A browser's socket may drop events when it falls behind; a gap in the live array's wireSerno
+    makes the page bootstrap again (verto.js checkSerno), and a message older than the last one
+    applied is skipped."""
+    switch, port = await boot_with_room(tmp_path)
+    page = await browser.new_page()
+    try:
+        await page.goto(f"http://127.0.0.1:{port}/")
+        await page.fill("#login-user", "1000")
+        await page.fill("#login-password", "1234")
+        await page.click("#login-button")
+        await wait_for(page, "vertoPhone.state().conn === 'ready'")
+        await page.fill("#number", "3300")
+        await page.click("#call")
+        await wait_for(page, "vertoPhone.state().call === 'active'")
+        await wait_for(page, "document.querySelectorAll('#members-list li').length === 1")
+        room = manager_for(switch).find(ROOM)
+        assert room is not None
+        [member] = room.members
+        live = room.live
+
+        # Muted (so its tone no longer sends talking updates): a real modify, the page's base serial.
+        assert (await switch.api(f"conference {ROOM} mute {member.id} quiet")).startswith("OK mute")
+        await wait_for(page, shown("1000", talking=False, muted=True))
+        last = live.serno - 1
+        assert await page.evaluate("vertoPhone.liveArray().serno") == last
+
+        def send(serno: int, row: list[Any]) -> None:
+            data = {
+                "action": "modify",
+                "name": live.name,
+                "hashKey": member.uuid,
+                "wireSerno": serno,
+                "data": row,
+            }
+            event = Event.create("CUSTOM", "verto::broadcast", **{"Event-Channel": live.channel})
+            event.body = json.dumps(data)
+            switch.events.fire(event)
+
+        # Two messages lost: the next one arrives with serial last + 3 and claims the member unmuted.
+        send(last + 3, fake_row(live.rows[member.uuid], muted=False, talking=True))
+        await wait_for(page, "vertoPhone.liveArray().gaps === 1")
+        # The bootstrap brings back the room's truth: still muted.
+        await wait_for(page, "vertoPhone.liveArray().asking === 0")
+        assert await page.evaluate(shown("1000", talking=False, muted=True))
+
+        # A stale message (an old serial) is skipped; the room's next real update is applied.
+        await wait_for(page, "vertoPhone.liveArray().serno === -1")
+        send(last + 4, live.rows[member.uuid])  # the new base after the gap
+        send(last + 2, fake_row(live.rows[member.uuid], deaf=True))  # older than the base: skipped
+        live.serno = last + 5  # the room numbers on past what was injected
+        assert (await switch.api(f"conference {ROOM} unmute {member.id} quiet")).startswith("OK unmute")
+        await wait_for(page, shown("1000", talking=True, muted=False))
+        assert not await page.evaluate(
+            "document.querySelector('#members-list li[data-number=\"1000\"] .badge.deaf') !== null"
+        )
+        assert await page.evaluate("vertoPhone.liveArray().gaps") == 1
+        await shot(page, "after-resync")
+        await page.click("#hangup")
+        await wait_for(page, "vertoPhone.state().call === 'ended'")
+    finally:
+        await page.close()
+        await switch.stop()

@@ -73,20 +73,33 @@ class WriteCodec:
         return cls(spec.name, spec.rate, spec.channels, tuple(sorted(fmtp.items())))
 
 
+_UNDECLARED = object()
+
+
 def write_codec_of(driver: object) -> WriteCodec | None:
     """What a channel driver writes with, when it sends a matching `Frame.encoded` as it is.
 
-    Endpoints do not (yet) declare this on the ChannelDriver protocol, so it is
-    read from the shapes the two network endpoints have: a driver attribute
-    `write_codec_params` (a `WriteCodec`-like value, the seam they should grow);
-    mod_sofia's `media.spec` + `media.negotiated.fmtp`, shared only when the
-    packet time is the 20 ms tick (`media.passes_through`); mod_verto's
-    `media.codec` + `media.rate` (its encoders are built without fmtp).
-    Anything else (loopback, files) keeps its own path.
+    The ChannelDriver protocol does not say this (yet), so it is read from:
+
+    - a driver attribute `write_codec_params`: `(CodecSpec, fmtp)` the
+      encoder was built from, or None when the driver would not send a
+      payload as it is (the seam proposed to the endpoints' owners; core types
+      only, so an endpoint need not import this module);
+    - mod_sofia's shape: `media.spec` + `media.negotiated.fmtp`, shared only
+      when one packet is one 20 ms tick (`media.passes_through`);
+    - mod_verto's shape: `media.codec` + `media.rate` (it builds its encoders
+      without fmtp, and passes a payload through on codec, rate and length).
+
+    Anything else (loopback, files, the benchmarks' plain drivers) keeps its own path.
     """
-    declared = getattr(driver, "write_codec_params", None)
-    if isinstance(declared, WriteCodec):
-        return declared
+    declared = getattr(driver, "write_codec_params", _UNDECLARED)
+    if declared is not _UNDECLARED:
+        if not isinstance(declared, tuple) or len(declared) != 2:
+            return None  # None: this leg would encode whatever it is given
+        declared_spec, declared_fmtp = declared
+        if isinstance(declared_spec, CodecSpec) and isinstance(declared_fmtp, Mapping):
+            return WriteCodec.of(declared_spec, declared_fmtp)
+        return None
     media = getattr(driver, "media", None)
     if media is None:
         return None
@@ -98,7 +111,7 @@ def write_codec_of(driver: object) -> WriteCodec | None:
             return None
         return WriteCodec.of(spec, fmtp)
     codec, rate = getattr(media, "codec", None), getattr(media, "rate", None)
-    if isinstance(codec, str) and isinstance(rate, int) and getattr(media, "_encoder", None) is not None:
+    if isinstance(codec, str) and isinstance(rate, int):
         return WriteCodec(codec, rate, 1, ())
     return None
 

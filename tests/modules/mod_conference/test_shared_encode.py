@@ -12,6 +12,7 @@ import asyncio
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -226,11 +227,19 @@ def test_write_codec_of_reads_the_sip_legs_codec_and_fmtp() -> None:
     assert write_codec_of(object()) is None
 
 
-def test_write_codec_of_takes_a_declared_write_codec() -> None:
-    class Declares:
-        write_codec_params = WriteCodec("PCMA", 8000)
+def test_write_codec_of_takes_what_a_driver_declares() -> None:
+    spec = registry().find_codec("PCMA", 8000, 1)
+    assert spec is not None
+    declares = SimpleNamespace(write_codec_params=(spec, {"annexb": "no"}), media=None)
+    assert write_codec_of(declares) == WriteCodec("PCMA", 8000, 1, (("annexb", "no"),))
+    refuses = SimpleNamespace(write_codec_params=None, media=SimpleNamespace(codec="OPUS", rate=RATE))
+    assert write_codec_of(refuses) is None  # a declared None wins over the media's shape
 
-    assert write_codec_of(Declares()) == WriteCodec("PCMA", 8000)
+
+def test_write_codec_of_reads_the_verto_legs_codec() -> None:
+    verto_like = SimpleNamespace(media=SimpleNamespace(codec="OPUS", rate=RATE))
+    assert write_codec_of(verto_like) == OPUS
+    assert write_codec_of(SimpleNamespace(media=None)) is None
 
 
 # ---- a room on a stepped clock: every member gets one frame per tick ------------------------------

@@ -200,6 +200,29 @@ def test_codecs_group_by_name_rate_and_fmtp() -> None:
     assert frequencies_present(pcm, 8000, [1000.0, 440.0]) == [1000.0]
 
 
+def test_a_stereo_opus_leg_takes_the_shared_payload_as_it_is() -> None:
+    reg = registry()
+    spec = reg.find_codec("OPUS", RATE, 2)
+    assert spec is not None
+    shared = SharedEncoding(RATE, SAMPLES, reg.find_codec)
+    board, slots = board_with(3)
+    legs = [StubSipDriver(None, spec, [], fmtp={"stereo": "1"}) for _ in range(2)]  # type: ignore[arg-type]
+    codecs = [None] + [write_codec_of(leg) for leg in legs]
+    assert codecs[1] == WriteCodec("OPUS", RATE, 2, (("stereo", "1"),))
+    talk = tone_frames(1000.0, 30)
+    silence = np.zeros(SAMPLES, np.int16)
+    for tick in range(30):
+        result = board.tick(slots, [talk[tick], silence, silence])
+        for leg, frame in zip(legs, shared.assign(result, codecs)[1:], strict=True):
+            assert frame is not None
+            leg.media.write(frame)
+    assert [leg.encodes for leg in legs] == [0, 0] and legs[0].sent == legs[1].sent
+    decoder = mod_opus.OpusDecoder(RATE, 2)
+    pcm = np.concatenate([decoder.decode(p) for p in legs[0].sent]).reshape(-1, 2)
+    assert frequencies_present(pcm[-10 * SAMPLES :, 0], RATE, [1000.0, 440.0]) == [1000.0]
+    assert frequencies_present(pcm[-10 * SAMPLES :, 1], RATE, [1000.0, 440.0]) == [1000.0]
+
+
 def test_an_encoder_nobody_uses_is_let_go() -> None:
     shared = SharedEncoding(RATE, SAMPLES, registry().find_codec)
     board, slots = board_with(3)

@@ -35,13 +35,22 @@ from typing import TYPE_CHECKING, Any
 from .events import fire_channel
 
 if TYPE_CHECKING:
+    from switchcore.events import Event
+
     from .member import Member
     from .room import Room
 
-__all__ = ["LiveArray", "json_list", "list_rooms", "member_flags", "member_rows", "room_header"]
+__all__ = ["LiveArray", "json_list", "list_rooms", "member_flags", "member_rows", "on_hold", "room_header"]
+
+_HOLD_EVENTS = ("CHANNEL_HOLD", "CHANNEL_UNHOLD")
 
 
 # ---- text lists ------------------------------------------------------------------------------------
+
+
+def on_hold(member: Member) -> bool:
+    """The member's channel is held by its far end (FreeSWITCH's CF_HOLD; endpoints keep `held`)."""
+    return bool(getattr(member.session.driver, "held", False))
 
 
 def member_flags(member: Member) -> str:
@@ -53,6 +62,8 @@ def member_flags(member: Member) -> str:
         names.append("speak")
     if member.talking:
         names.append("talking")
+    if on_hold(member):
+        names.append("hold")
     if room.floor_holder is member:
         names.append("floor")
     if member.moderator:
@@ -145,7 +156,7 @@ def member_json(member: Member, now: float) -> dict[str, Any]:
             "can_hear": member.can_hear,
             "can_see": True,
             "can_speak": member.can_speak,
-            "hold": False,
+            "hold": on_hold(member),
             "mute_detect": "mute-detect" in member.flags,
             "talking": member.talking,
             "has_video": False,
@@ -213,8 +224,11 @@ def _status(member: Member) -> str:
     """conference_member_update_status_field, JSON flavour (with the old string as `oldStatus`)."""
     floor = member.room.floor_holder is member
     talking = member.talking
+    held = on_hold(member)
     if not member.can_speak:
         old = "MUTE"
+    elif held:
+        old = "HOLD"
     elif floor:
         old = "TALKING (FLOOR)" if talking else "FLOOR"
     else:
@@ -223,7 +237,7 @@ def _status(member: Member) -> str:
         "audio": {
             "muted": not member.can_speak,
             "deaf": not member.can_hear,
-            "onHold": False,
+            "onHold": held,
             "talking": talking,
             "floor": floor,
             "energyScore": member.score,
@@ -258,6 +272,18 @@ class LiveArray:
         self.info_channel = f"conference-info.{room.name}{suffix}"
         self.serno = 0
         self.rows: dict[str, list[Any]] = {}
+        # A member whose phone puts the room on hold (or takes it off) shows it at once: its
+        # endpoint fires CHANNEL_HOLD / CHANNEL_UNHOLD after changing `held`.
+        self._unlisten = room.switch.events.listen(self._on_hold, names=_HOLD_EVENTS)
+
+    def _on_hold(self, event: Event) -> None:
+        uuid = event.get("Unique-ID")
+        if uuid not in self.rows:
+            return
+        for member in self.room.members:
+            if member.uuid == uuid:
+                self.modify(member)
+                return
 
     def row(self, member: Member) -> list[Any]:
         profile = member.session.profile
@@ -306,6 +332,8 @@ class LiveArray:
         self.advertise(member, join=False)
 
     def clear(self) -> None:
+        """The room ends: every browser empties its list."""
+        self._unlisten()
         self.rows.clear()
         data = {"action": "clear", "name": self.name, "wireSerno": -1, "data": {}}
         fire_channel(self.room, self.channel, "liveArray", data)

@@ -109,3 +109,39 @@ async def test_a_row_that_did_not_change_is_not_sent_again(switch: Switch) -> No
     assert json.loads(live.all()[-1]["data"][4])["audio"]["deaf"] is True
     await caller.stop()
     live.close()
+
+
+async def test_a_member_put_on_hold_by_its_phone_shows_on_hold(switch: Switch) -> None:
+    live = LiveMessages(switch)
+    caller = await join(switch, "4074", "q74", 1)
+    the_room = room(switch, "q74")
+    live.channel = the_room.live.channel
+    member = the_room.members[0]
+    await wait_until(lambda: member.uuid in the_room.live.rows, what="row")
+    driver = member.session.driver
+
+    # What an endpoint does on a hold re-INVITE (or verto.modify hold): `held`, then CHANNEL_HOLD.
+    driver.held = True  # type: ignore[attr-defined]
+    member.session.fire("CHANNEL_HOLD")
+    await wait_until(lambda: live.modifies(member.uuid), what="hold modify")
+    status = json.loads(live.modifies(member.uuid)[-1]["data"][4])
+    assert status["audio"]["onHold"] is True and status["oldStatus"] == "HOLD"
+    assert "hold" in (await switch.api("conference q74 list")).split(";")[5].split("|")
+    listed = json.loads(await switch.api("conference q74 json_list"))
+    assert listed[0]["members"][0]["flags"]["hold"] is True
+
+    driver.held = False  # type: ignore[attr-defined]
+    member.session.fire("CHANNEL_UNHOLD")
+    await wait_until(lambda: len(live.modifies(member.uuid)) == 2, what="unhold modify")
+    assert json.loads(live.modifies(member.uuid)[-1]["data"][4])["audio"]["onHold"] is False
+    await caller.stop()
+    live.close()
+
+
+async def test_a_room_that_ends_stops_following_holds(switch: Switch) -> None:
+    listeners = len(switch.events._listeners)  # the bus's in-process listeners (no public count)
+    caller = await join(switch, "4075", "q75", 1)
+    assert len(switch.events._listeners) > listeners
+    caller.session.hangup()
+    await wait_until(lambda: len(switch.events._listeners) == listeners, what="the room's listener gone")
+    await caller.stop()

@@ -10,7 +10,7 @@ join conference 3300 (the shipped `cdquality` profile and 33xx extension).  Chec
 - the page's member list has the three members and its talking indicators follow the live array:
   on for a member sending tone, off for a silent one, on when that one starts its tone, and for a
   member muted with `conference 3300-127.0.0.1 mute <id>`, off and marked muted (back on after
-  unmute); off again when a phone stops its tone.
+  unmute); off again when a phone stops its tone; a phone that holds the call shows on hold.
 
 Screenshots of the member list go to test-artifacts/verto/conference-3300-*.png.
 
@@ -320,6 +320,14 @@ async def test_a_browser_and_two_sip_phones_in_3300_hear_each_other_and_the_page
         await wait_for(page, shown("1003", talking=False), 10)
         assert await page.evaluate(shown("1001", talking=True))
         await shot(page, "1003-silent")
+
+        # A phone puts the room on hold (re-INVITE a=sendonly): the page shows it on hold, then back.
+        hold_badge = "document.querySelector('#members-list li[data-number=\"1003\"] .badge.hold') !== null"
+        await asyncio.to_thread(phones["1003"].hold)
+        await wait_for(page, hold_badge, 10)
+        await shot(page, "1003-on-hold")
+        await asyncio.to_thread(phones["1003"].unhold)
+        await wait_for(page, f"!({hold_badge})", 10)
 
         # A phone hangs up: it leaves the list.
         await asyncio.to_thread(phones["1003"].hangup_and_wait)

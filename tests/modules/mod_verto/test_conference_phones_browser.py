@@ -25,6 +25,7 @@ import base64
 import io
 import json
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,11 @@ def shipped_extension(name: str) -> str:
 async def boot_with_room(tmp_path: Path) -> tuple[Switch, int]:
     """The mod_verto test tree with mod_sofia, mod_conference (the shipped conference.conf) and the
     shipped 33xx extension (`cdquality`, 48 kHz)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", SIP_PORT))
+        except OSError as exc:
+            pytest.fail(f"the switch's SIP port {SIP_PORT} is held by another run: {exc}")
     port = next_port()
     conf = make_conf(tmp_path, port)
     add_sofia(conf, SIP_PORT, SWITCH_RTP)

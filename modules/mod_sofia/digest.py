@@ -36,10 +36,10 @@ class Algorithm(enum.Enum):
         """RFC 7616 3.3: an absent algorithm means MD5; names are case-insensitive."""
         if text is None:
             return Algorithm.MD5
-        for alg in Algorithm:
-            if alg.value.lower() == text.lower():
-                return alg
-        raise UnsupportedAlgorithm(text)
+        found = _ALGORITHMS.get(text.lower())
+        if found is None:
+            raise UnsupportedAlgorithm(text)
+        return found
 
     @property
     def is_sess(self) -> bool:
@@ -51,9 +51,12 @@ class Algorithm(enum.Enum):
 
     def hash(self, data: str | bytes) -> str:
         raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
-        if self.strength == 2:
-            return hashlib.sha256(raw).hexdigest()
-        return hashlib.md5(raw, usedforsecurity=False).hexdigest()
+        if self is Algorithm.MD5 or self is Algorithm.MD5_SESS:
+            return hashlib.md5(raw, usedforsecurity=False).hexdigest()
+        return hashlib.sha256(raw).hexdigest()
+
+
+_ALGORITHMS = {alg.value.lower(): alg for alg in Algorithm}
 
 
 class UnsupportedAlgorithm(SipError):
@@ -126,12 +129,13 @@ class Credentials:
     def from_header(header: AuthHeader) -> Credentials:
         if header.scheme.lower() != "digest":
             raise ParseError(f"not Digest credentials: {header.scheme}")
-        required = {name: header.get(name) for name in ("username", "realm", "nonce", "uri", "response")}
+        params = header.as_dict()
+        required = {name: params.get(name) for name in ("username", "realm", "nonce", "uri", "response")}
         missing = [name for name, value in required.items() if value is None]
         if missing:
             raise ParseError(f"Digest credentials without {', '.join(missing)}")
-        qop = header.get("qop")
-        nc, cnonce = header.get("nc"), header.get("cnonce")
+        qop = params.get("qop")
+        nc, cnonce = params.get("nc"), params.get("cnonce")
         if qop is not None and (nc is None or cnonce is None):
             raise ParseError("Digest credentials with qop but without nc or cnonce")
         return Credentials(
@@ -140,11 +144,11 @@ class Credentials:
             nonce=required["nonce"] or "",
             uri=required["uri"] or "",
             response=(required["response"] or "").lower(),
-            algorithm=Algorithm.parse(header.get("algorithm")),
+            algorithm=Algorithm.parse(params.get("algorithm")),
             qop=qop,
             nc=nc,
             cnonce=cnonce,
-            opaque=header.get("opaque"),
+            opaque=params.get("opaque"),
         )
 
     def header_value(self) -> str:
@@ -241,7 +245,7 @@ class DigestServer:
 
     def make_nonce(self, realm: str, now: float) -> str:
         stamp = struct.pack(">Q", int(now * 1000))
-        mac = hmac.new(self.secret, stamp + realm.encode("utf-8", "surrogateescape"), "sha256").digest()
+        mac = hmac.digest(self.secret, stamp + realm.encode("utf-8", "surrogateescape"), "sha256")
         return base64.urlsafe_b64encode(stamp + mac[:_MAC_BYTES]).decode().rstrip("=")
 
     def nonce_time(self, nonce: str, realm: str) -> float | None:
@@ -253,7 +257,7 @@ class DigestServer:
         if len(raw) != 8 + _MAC_BYTES:
             return None
         stamp, mac = raw[:8], raw[8:]
-        good = hmac.new(self.secret, stamp + realm.encode("utf-8", "surrogateescape"), "sha256").digest()
+        good = hmac.digest(self.secret, stamp + realm.encode("utf-8", "surrogateescape"), "sha256")
         if not hmac.compare_digest(mac, good[:_MAC_BYTES]):
             return None
         return float(struct.unpack(">Q", stamp)[0]) / 1000.0

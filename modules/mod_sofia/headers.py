@@ -364,6 +364,13 @@ class AuthHeader:
                 return value
         return default
 
+    def as_dict(self) -> dict[str, str]:
+        """The params by (lower-case) name; the first of a repeated name wins, as in `get`."""
+        out: dict[str, str] = {}
+        for key, value in self.params:
+            out.setdefault(key, value)
+        return out
+
     def format(self, quoted: frozenset[str]) -> str:
         """Render with the params named in `quoted` as quoted-strings, the rest as tokens."""
         items = [f"{k}={quote_string(v)}" if k in quoted else f"{k}={v}" for k, v in self.params]

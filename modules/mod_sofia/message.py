@@ -71,8 +71,9 @@ class Message:
 
     # -- generic header access (names are case-insensitive, compact forms accepted) --
     def _index(self) -> dict[str, list[Header]]:
-        index: dict[str, list[Header]] | None = self._cache.get("#index")
-        if index is None:
+        try:
+            index: dict[str, list[Header]] = self._cache["#index"]
+        except KeyError:
             index = {}
             for header in self.headers:
                 index.setdefault(header.key, []).append(header)
@@ -83,6 +84,11 @@ class Message:
         """The value of the first `name` header line."""
         found = self._index().get(header_key(name))
         return found[0].value if found else default
+
+    def _first(self, key: str) -> str | None:
+        """`get` for a lookup key already in canonical form (the typed accessors' own)."""
+        found = self._index().get(key)
+        return found[0].value if found else None
 
     def get_all(self, name: str) -> list[str]:
         """The values of every `name` header line, unsplit."""
@@ -116,8 +122,8 @@ class Message:
             self._cache[key] = value
             return value
 
-    def _required(self, name: str) -> str:
-        value = self.get(name)
+    def _required(self, name: str, key: str | None = None) -> str:
+        value = self._first(key or header_key(name))
         if value is None:
             raise ParseError(f"Missing {name} header")
         return value
@@ -138,19 +144,31 @@ class Message:
 
     @property
     def top_via(self) -> Via:
-        def compute() -> Via:
+        try:
+            found: Via = self._cache["topvia"]
+        except KeyError:
             vias: list[Via] | None = self._cache.get("via")
-            return vias[0] if vias else Via.parse(split_list(self._required("Via"))[0])
+            found = vias[0] if vias else Via.parse(split_list(self._required("Via", "via"))[0])
+            self._cache["topvia"] = found
+        return found
 
-        return self._cached("topvia", compute)
-
+    # The accessors below are on every request's path: each looks in the cache
+    # first, without building a closure.
     @property
     def from_addr(self) -> NameAddr:
-        return self._cached("from", lambda: NameAddr.parse(self._required("From")))
+        try:
+            found: NameAddr = self._cache["from"]
+        except KeyError:
+            found = self._cache["from"] = NameAddr.parse(self._required("From", "from"))
+        return found
 
     @property
     def to_addr(self) -> NameAddr:
-        return self._cached("to", lambda: NameAddr.parse(self._required("To")))
+        try:
+            found: NameAddr = self._cache["to"]
+        except KeyError:
+            found = self._cache["to"] = NameAddr.parse(self._required("To", "to"))
+        return found
 
     @property
     def from_tag(self) -> str | None:
@@ -162,11 +180,15 @@ class Message:
 
     @property
     def call_id(self) -> str:
-        return self._required("Call-ID")
+        return self._required("Call-ID", "call-id")
 
     @property
     def cseq(self) -> CSeq:
-        return self._cached("cseq", lambda: CSeq.parse(self._required("CSeq")))
+        try:
+            found: CSeq = self._cache["cseq"]
+        except KeyError:
+            found = self._cache["cseq"] = CSeq.parse(self._required("CSeq", "cseq"))
+        return found
 
     @property
     def contacts(self) -> list[NameAddr]:
@@ -196,23 +218,23 @@ class Message:
 
     @property
     def max_forwards(self) -> int | None:
-        value = self.get("Max-Forwards")
+        value = self._first("max-forwards")
         return None if value is None else parse_uint(value, "Max-Forwards")
 
     @property
     def content_length(self) -> int | None:
-        value = self.get("Content-Length")
+        value = self._first("content-length")
         return None if value is None else parse_uint(value, "Content-Length")
 
     @property
     def expires(self) -> int | None:
-        value = self.get("Expires")
+        value = self._first("expires")
         return None if value is None else parse_uint(value, "Expires", 2**32 - 1)
 
     @property
     def content_type(self) -> str | None:
         """The media type, lower case, without parameters (`application/sdp`)."""
-        value = self.get("Content-Type")
+        value = self._first("content-type")
         return None if value is None else value.split(";", 1)[0].strip().lower()
 
     def auth_headers(self, name: str) -> list[AuthHeader]:
@@ -296,7 +318,11 @@ class Request(Message):
 
     @property
     def ruri(self) -> URI:
-        return self._cached("ruri", lambda: URI.parse(self.uri))
+        try:
+            found: URI = self._cache["ruri"]
+        except KeyError:
+            found = self._cache["ruri"] = URI.parse(self.uri)
+        return found
 
     def start_line(self) -> str:
         return f"{self.method} {self.uri} {self.version}"

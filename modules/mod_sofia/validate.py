@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from .headers import SINGLE_HEADERS, canonical_name, split_list
 from .message import (
@@ -36,8 +34,6 @@ from .message import (
     split_head,
 )
 from .uri import ParseError
-
-T = TypeVar("T")
 
 DEFAULT_METHODS = frozenset(
     ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "UPDATE", "PRACK")
@@ -194,25 +190,41 @@ def _check_request(request: Request, policy: Policy) -> None:
         found = index.get(key)
         if found is not None and len(found) > 1:
             raise _Reject(400, f"Multiple {canonical_name(key)}")
-    vias = _parsed(request, "Via", lambda: request.vias)
-    _parsed(request, "From", lambda: request.from_addr)
-    _parsed(request, "To", lambda: request.to_addr)
-    cseq = _parsed(request, "CSeq", lambda: request.cseq)
-    call_id = request.call_id
-    if not call_id or any(ch in call_id for ch in " \t"):
-        raise _Reject(400, "Malformed Call-ID")
-    max_forwards = _parsed(request, "Max-Forwards", lambda: request.max_forwards)
-    if max_forwards is None and vias[0].has_cookie:
-        raise _Reject(400, "Missing Max-Forwards")
-    if "expires" in index:
-        _parsed(request, "Expires", lambda: request.expires)
-    if "contact" in index:
-        _parsed(request, "Contact", lambda: request.contacts)
-    if "route" in index:
-        _parsed(request, "Route", lambda: request.routes)
-    if "record-route" in index:
-        _parsed(request, "Record-Route", lambda: request.record_routes)
-    ruri = _parsed(request, "Request-URI", lambda: request.ruri)
+    # Each field is parsed once here and cached on the request for the stack;
+    # `what` names the field being parsed when one fails.
+    what = "Via"
+    try:
+        vias = request.vias
+        what = "From"
+        request.from_addr  # noqa: B018
+        what = "To"
+        request.to_addr  # noqa: B018
+        what = "CSeq"
+        cseq = request.cseq
+        call_id = request.call_id
+        if not call_id or " " in call_id or "\t" in call_id:
+            raise _Reject(400, "Malformed Call-ID")
+        what = "Max-Forwards"
+        max_forwards = request.max_forwards
+        if max_forwards is None and vias[0].has_cookie:
+            raise _Reject(400, "Missing Max-Forwards")
+        if "expires" in index:
+            what = "Expires"
+            request.expires  # noqa: B018
+        if "contact" in index:
+            what = "Contact"
+            request.contacts  # noqa: B018
+        if "route" in index:
+            what = "Route"
+            request.routes  # noqa: B018
+        if "record-route" in index:
+            what = "Record-Route"
+            request.record_routes  # noqa: B018
+        what = "Request-URI"
+        ruri = request.ruri
+    except (ParseError, ValueError) as exc:
+        detail = exc.reason if isinstance(exc, ParseError) else str(exc)
+        raise _Reject(400, f"Malformed {what}", detail) from None
     if ruri.headers:
         # RFC 3261 19.1.1 table: header components are not allowed in a Request-URI.
         raise _Reject(400, "Malformed Request-URI", "headers in the Request-URI")
@@ -267,15 +279,6 @@ def _media_matches(media_range: str, media: str) -> bool:
         return True
     kind, _, sub = media_range.partition("/")
     return sub == "*" and media.startswith(kind + "/")
-
-
-def _parsed(request: Request, name: str, parse: Callable[[], T]) -> T:
-    try:
-        return parse()
-    except ParseError as exc:
-        raise _Reject(400, f"Malformed {name}", exc.reason) from None
-    except ValueError as exc:
-        raise _Reject(400, f"Malformed {name}", str(exc)) from None
 
 
 # --- responses: never answered; a bad one is dropped ----------------------------------------

@@ -344,6 +344,7 @@ def rtp_endpoint(conn: multiprocessing.connection.Connection, ports: tuple[int, 
     switch on the other leg tells how long it took (both ends of a call are this process).
     """
     sel = selectors.DefaultSelector()
+    rtcp_socks: list[socket.socket] = []
     for port in ports:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
@@ -351,6 +352,13 @@ def rtp_endpoint(conn: multiprocessing.connection.Connection, ports: tuple[int, 
         sock.bind(("127.0.0.1", port))
         sock.setblocking(False)
         sel.register(sock, selectors.EVENT_READ)
+        # RTCP on port + 1, as a phone has it: reports land somewhere (not an ICMP error each).
+        rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rtcp.bind(("127.0.0.1", port + 1))
+        rtcp.setblocking(False)
+        sel.register(rtcp, selectors.EVENT_READ)
+        rtcp_socks.append(rtcp)
+    rtcp_received = 0
     streams: dict[tuple[socket.socket, tuple[str, int]], list[int]] = {}  # -> [received, seq, id]
     order: list[tuple[socket.socket, tuple[str, int]]] = []
     header = struct.Struct("!BBHII")
@@ -384,6 +392,14 @@ def rtp_endpoint(conn: multiprocessing.connection.Connection, ports: tuple[int, 
         for key, _ in sel.select(max(0.0, next_slice - time.monotonic())):
             sock = key.fileobj
             assert isinstance(sock, socket.socket)
+            if sock in rtcp_socks:
+                while True:
+                    try:
+                        sock.recvfrom(2048)
+                    except BlockingIOError:
+                        break
+                    rtcp_received += 1
+                continue
             while True:
                 try:
                     data, addr = sock.recvfrom(2048)
@@ -413,6 +429,7 @@ def rtp_endpoint(conn: multiprocessing.connection.Connection, ports: tuple[int, 
                         "sent": sent,
                         "latency": list(latency),
                         "worst_ms": worst,
+                        "rtcp": rtcp_received,
                         "cpu": time.process_time(),
                     }
                 )
@@ -486,17 +503,42 @@ async def main():
     await asyncio.Event().wait()
 uvloop.run(main())
 """
+CORE_RELAY = """
+import asyncio, sys, uvloop
+sys.path.insert(0, {root!r})
+from switchcore.media.relay import RtpRelay
+from switchcore.media.rtp_session import PortAllocator, RtpConfig, RtpSession
+async def main():
+    legs = []
+    ports = PortAllocator({base}, {end})  # skips pairs someone else holds
+    for i in range({calls}):
+        a = await RtpSession.open("127.0.0.1", ports, RtpConfig(), remote=("127.0.0.1", {rtp_a}))
+        b = await RtpSession.open("127.0.0.1", ports, RtpConfig(), remote=("127.0.0.1", {rtp_b}))
+        legs.append((RtpRelay(a, b), RtpRelay(b, a)))
+        for leg in (a, b):  # as the switch's first frames do: the endpoint learns the stream
+            leg.send_audio(bytes(160))
+    print("READY", flush=True)
+    await asyncio.Event().wait()
+uvloop.run(main())
+"""
 REF_BASE = 47000  # in the bench switch's RTP range, which is idle while this runs
 
 
-def relay_reference(endpoint: RtpEndpoint, calls: int, window: float) -> float | None:
+def relay_reference(endpoint: RtpEndpoint, calls: int, window: float, core: bool = False) -> float | None:
     """CPU µs per packet of a bare uvloop relay in the switch's place: a socket per leg, 50 packets/s each way.
 
     Same endpoint, same streams, same rates, nothing done to a packet but sending it on: the
-    kernel and event-loop cost any Python relay on this machine pays.
+    kernel and event-loop cost any Python relay on this machine pays.  With `core`, the same
+    process runs the core's `RtpSession`s and `RtpRelay`s instead (RTCP ports, statistics, header
+    rewrite, no switch around them): what the relay itself adds to that floor.
     """
     endpoint.forget()
-    script = RELAY.format(calls=calls, base=REF_BASE, rtp_a=RTP_A, rtp_b=RTP_B)
+    if core:
+        script = CORE_RELAY.format(
+            root=str(ROOT), calls=calls, base=REF_BASE, end=SWITCH_RTP[1], rtp_a=RTP_A, rtp_b=RTP_B
+        )
+    else:
+        script = RELAY.format(calls=calls, base=REF_BASE, rtp_a=RTP_A, rtp_b=RTP_B)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -691,12 +733,17 @@ def concurrent_media(work: Path, levels: list[int], frame_levels: list[int], win
         switch.stop()
     try:
         reference = relay_reference(endpoint, best.calls, window) if best else None
+        core = relay_reference(endpoint, best.calls, window, core=True) if best else None
     finally:
         endpoint.close()
     if best and reference:
         print(
             f"bare uvloop relay in the switch's place, same endpoint, {best.calls} calls: {reference:.1f} us/packet"
             f" (switch's relay {best.cpu_us_per_packet:.1f} us/packet: ratio {best.cpu_us_per_packet / reference:.1f}x)"
+        )
+    if best and core:
+        print(
+            f"the core's RtpRelay alone (no switch around it), same endpoint and calls: {core:.1f} us/packet"
         )
 
 

@@ -25,13 +25,12 @@ from switchcore.causes import HangupCause
 from switchcore.media.codec import CodecSpec, Decoder, Encoder
 from switchcore.media.frame import Encoded, Frame, FrameFlag, Samples
 from switchcore.media.negotiate import Negotiated
+from switchcore.media.relay import RelayWatch, RtpRelay
 from switchcore.media.rtp import DtmfDigit
 from switchcore.media.rtp_session import MAX_DATAGRAM, NoFreePort, PortAllocator, RtpConfig, RtpSession
 from switchcore.media.sdp import Direction
 from switchcore.media.sources import FrameSource, SourceError
 from switchcore.store.records import MediaQuality
-
-from .relay import RtpRelay
 
 if TYPE_CHECKING:
     from .calls import SipCall
@@ -182,22 +181,22 @@ class RtpSocket:
         raise NoFreePort(f"no bindable RTP port pair on {host} after {attempts} attempts")
 
     def attach(self, session: RtpSession, rtcp_mux: bool) -> None:
-        """Hand received datagrams to `session` from now on, and let it send through our sockets."""
-        self._rtp[1].datagram_received = session.datagram_received  # type: ignore[method-assign]
+        """Hand received datagrams to `session` from now on, and let it send through our sockets.
+
+        The session may route them elsewhere (a relay's fast path, `RtpSession.divert`):
+        the protocol's `datagram_received` is rebound to the receiver, so the
+        socket calls it with nothing in between.
+        """
+        protocol = self._rtp[1]
+
+        def route(receiver: Callable[[bytes, tuple[str, int]], None] | None) -> None:
+            if self.closed:
+                return
+            protocol.datagram_received = receiver or session.datagram_received  # type: ignore[method-assign,assignment]
+
+        route(None)
         self._rtcp.start(session.rtcp_received)
-        session.attach(_Borrowed(self._rtp[0]), None if rtcp_mux else self._rtcp)  # type: ignore[arg-type]
-
-    def divert(self, handler: Callable[[bytes, tuple[str, int]], None]) -> None:
-        """Received RTP goes to `handler` instead (the relay's fast path)."""
-        self._rtp[1].datagram_received = handler  # type: ignore[method-assign,assignment]
-
-    def restore(self, session: RtpSession) -> None:
-        self._rtp[1].datagram_received = session.datagram_received  # type: ignore[method-assign]
-
-    @property
-    def sendto(self) -> Callable[[bytes, tuple[str, int]], None]:
-        send: Callable[[bytes, tuple[str, int]], None] = self._rtp[0].sendto
-        return send
+        session.attach(_Borrowed(self._rtp[0]), None if rtcp_mux else self._rtcp, route=route)  # type: ignore[arg-type]
 
     def close(self) -> None:
         if self.closed:
@@ -379,7 +378,7 @@ class SipMedia:
         self.rtp.close()
 
 
-RELAY_RECHECK_S = 0.25  # how often a relaying leg looks again for taps, hold or a new partner
+RELAY_RECHECK_TICKS = 12  # a leg on frames looks for a relay partner every ~240 ms (or when told)
 
 
 class SipDriver:
@@ -391,11 +390,14 @@ class SipDriver:
     timestamp and SSRC rewritten, `RtpSession.pass_through`) instead of through
     the jitter buffer, a decode and the bridge's pump on every tick (once both
     far ends have sent audio; until then the frames we send keep each stream
-    alive, as a phone behind NAT may wait for ours).  The pump
-    waits inside `read_frame` meanwhile, and goes back to frames as soon as a
-    tap, a hold, a re-INVITE, a hangup or the end of the bridge says so
-    (checked when they happen, and every `RELAY_RECHECK_S`).  The channel
-    variable `rtp_pass_through=false` keeps a leg on frames.
+    alive, as a phone behind NAT may wait for ours).  The relay itself is the
+    core's `RtpRelay`; the pump waits inside `read_frame` meanwhile, and goes
+    back to frames as soon as a tap, a hold, a re-INVITE, a hangup or the end
+    of the bridge says so (checked when they happen, and at every sweep of the
+    loop's `RelayWatch`, one timer for all relays).  A leg on frames looks for
+    a partner to relay with when something changes and every
+    `RELAY_RECHECK_TICKS`.  The channel variable `rtp_pass_through=false`
+    keeps a leg on frames.
     """
 
     def __init__(self, call: SipCall, rate: int = 8000) -> None:
@@ -405,7 +407,10 @@ class SipDriver:
         self.held = False  # the far end put us on hold
         self._music: FrameSource | None = None
         self.relaying = False
-        self._wake: asyncio.Event | None = None
+        self._relay_now: tuple[RtpRelay, SipMedia] | None = None
+        self._wake: asyncio.Future[None] | None = None
+        self._recheck = True  # look for a relay partner at the next tick
+        self._next_check = 0
 
     @property
     def rate(self) -> int:
@@ -427,14 +432,17 @@ class SipDriver:
         self.media_changed()
 
     async def read_frame(self) -> Frame:
-        await self.call.switch.clock.tick()
+        tick = await self.call.switch.clock.tick()
         media = self.media
         if media is None:
             return Frame.silence(self._rate)
-        partner = self._relay_partner(media)
-        if partner is not None:
-            await self._relay(media, partner)
-            return Frame.silence(self._rate)
+        if self._recheck or tick >= self._next_check:
+            self._recheck = False
+            self._next_check = tick + RELAY_RECHECK_TICKS
+            partner = self._relay_partner(media)
+            if partner is not None:
+                await self._relay(media, partner)
+                return Frame.silence(self._rate)
         frame = media.read()
         if self.held and self._bridged():
             # FreeSWITCH plays hold music to a held leg's bridged partner; a conference or an
@@ -474,45 +482,48 @@ class SipDriver:
 
     async def _relay(self, media: SipMedia, partner: SipDriver) -> None:
         sink = partner.media
-        source_socket, sink_socket = self.call.rtp_socket, partner.call.rtp_socket
-        assert sink is not None and source_socket is not None and sink_socket is not None
-        relay = RtpRelay(media, source_socket, sink, sink_socket)
+        assert sink is not None
+
+        def still_right() -> bool:
+            return self.media is media and partner.media is sink and self._relay_partner(media) is partner
+
+        relay = RtpRelay(media.rtp, sink.rtp, sending=sink.sending)
+        self._relay_now = relay, sink
         self.relaying = True
-        loop = asyncio.get_running_loop()
+        watch = RelayWatch.for_loop()
         try:
             while True:
-                wake = self._wake = asyncio.Event()
-                timer = loop.call_later(RELAY_RECHECK_S, wake.set)
-                try:
-                    await wake.wait()
-                finally:
-                    timer.cancel()
-                relay.sync()
-                if relay.timed_out(loop.time()):
-                    self.call.on_media_timeout()
+                self._wake = watch.watch(still_right)
+                await self._wake
+                if not still_right():
                     return
-                if (
-                    self.media is not media
-                    or partner.media is not sink
-                    or self._relay_partner(media) is not partner
-                ):
-                    return
+                relay.refresh(sink.sending)
         finally:
             self.relaying = False
-            self._wake = None
+            self._wake = self._relay_now = None
             relay.stop()
+            self._recheck = True
 
     def _wake_relay(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        self._recheck = True
+        if self._relay_now is not None:  # at once: the sink may have to stop sending now (a hold)
+            relay, sink = self._relay_now
+            relay.refresh(sink.sending)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def _partner_driver(self) -> SipDriver | None:
+        session = self.call.session
+        partner = session.partner if session is not None else None
+        driver = partner.driver if partner is not None else None
+        return driver if isinstance(driver, SipDriver) else None
 
     def media_changed(self) -> None:
         """Something changed on this leg: both ends of a relay look again."""
         self._wake_relay()
-        session = self.call.session
-        partner = session.partner if session is not None else None
-        if partner is not None and isinstance(partner.driver, SipDriver):
-            partner.driver._wake_relay()
+        partner = self._partner_driver()
+        if partner is not None:
+            partner._wake_relay()
 
     def _hold_music(self, frame: Frame) -> Frame:
         if self._music is None:

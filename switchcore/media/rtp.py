@@ -481,16 +481,16 @@ class ReceiverStats:
         self.cycles = self.received = self.received_prior = self.expected_prior = 0
 
     def update(self, ssrc: int, sequence: int, timestamp: int, arrival: float, jitter: bool = True) -> bool:
-        """Count one packet; False when A.1 calls it a bad sequence jump (not counted until confirmed)."""
-        if self.ssrc != ssrc:  # a new source: start over (RFC 3550 8.2 SSRC change)
-            self.ssrc = ssrc
-            self._init_seq(sequence)
-            self._last_arrival = None
-            self.jitter = 0.0
-        else:
-            udelta = (sequence - self.max_seq) & 0xFFFF
+        """Count one packet; False when A.1 calls it a bad sequence jump (not counted until confirmed).
+
+        This runs for every packet received (and relayed), so the in-order case
+        comes first and the A.8 jitter step is written out here, not called.
+        """
+        if self.ssrc == ssrc:
+            max_seq = self.max_seq
+            udelta = (sequence - max_seq) & 0xFFFF
             if udelta < MAX_DROPOUT:
-                if sequence < self.max_seq:
+                if sequence < max_seq:
                     self.cycles += SEQ_MOD
                 self.max_seq = sequence
             elif udelta <= SEQ_MOD - MAX_MISORDER:
@@ -499,17 +499,23 @@ class ReceiverStats:
                     return False
                 self._init_seq(sequence)  # two in a row: the source restarted
             # else: a duplicate or reordered packet
+        else:  # a new source: start over (RFC 3550 8.2 SSRC change)
+            self.ssrc = ssrc
+            self._init_seq(sequence)
+            self._last_arrival = None
+            self.jitter = 0.0
         self.received += 1
         if jitter:
-            self._update_jitter(timestamp, arrival)
+            last = self._last_arrival
+            if last is not None:
+                # A.8: D(i-1,i) = (Rj - Ri) - (Sj - Si), timestamps compared modulo 2^32.
+                d = (arrival - last) * self.clock_rate - (
+                    ((timestamp - self._last_timestamp + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+                )
+                self.jitter += ((d if d >= 0 else -d) - self.jitter) / 16
+            self._last_arrival = arrival
+            self._last_timestamp = timestamp
         return True
-
-    def _update_jitter(self, timestamp: int, arrival: float) -> None:
-        if self._last_arrival is not None:
-            d = (arrival - self._last_arrival) * self.clock_rate - ts_diff(timestamp, self._last_timestamp)
-            self.jitter += (abs(d) - self.jitter) / 16
-        self._last_arrival = arrival
-        self._last_timestamp = timestamp
 
     @property
     def extended_max(self) -> int:
@@ -570,20 +576,49 @@ def round_trip_time(block: RtcpReceiverInfo, arrival_unix_time: float) -> float 
     return units / 65536.0 if units < 0x80000000 else 0.0
 
 
+_RTCP_HEADER = struct.Struct("!BBHL")  # V/P/count, packet type, length in words - 1, SSRC
+_SENDER_INFO = struct.Struct("!QLLL")
+_REPORT_BLOCK = struct.Struct("!LB3sLLLL")
+RTCP_SR, RTCP_RR, RTCP_SDES = 200, 201, 202
+
+
+def _report_block(block: RtcpReceiverInfo) -> bytes:
+    """RFC 3550 6.4.1 one report block (the cumulative loss is a signed 24-bit number)."""
+    lost = (block.packets_lost & 0xFFFFFF).to_bytes(3, "big")
+    return _REPORT_BLOCK.pack(
+        block.ssrc, block.fraction_lost, lost, block.highest_sequence, block.jitter, block.lsr, block.dlsr
+    )
+
+
+def _sdes_cname(ssrc: int, cname: bytes) -> bytes:
+    """RFC 3550 6.5 an SDES packet with one chunk: our CNAME, a null item, padding to 32 bits."""
+    chunk = struct.pack("!LBB", ssrc, SDES_CNAME, len(cname)) + cname + b"\x00\x00"
+    chunk += bytes(-len(chunk) % 4)
+    return struct.pack("!BBH", 0x81, RTCP_SDES, len(chunk) // 4) + chunk
+
+
 def build_report(
     ssrc: int,
     cname: str,
     reports: Sequence[RtcpReceiverInfo] = (),
     sender: RtcpSenderInfo | None = None,
 ) -> bytes:
-    """RFC 3550 6.1 compound packet: SR (when we sent media) or RR, then SDES with our CNAME."""
-    first: RtcpSrPacket | RtcpRrPacket
+    """RFC 3550 6.1 compound packet: SR (when we sent media) or RR, then SDES with our CNAME.
+
+    Packed here with `struct` (byte for byte what aiortc's packet classes write,
+    which `parse_rtcp` reads back): every stream sends one every few seconds,
+    so with hundreds of calls this is on a busy path.
+    """
+    blocks = b"".join(_report_block(block) for block in reports)
+    count = len(reports)
     if sender is not None:
-        first = RtcpSrPacket(ssrc=ssrc, sender_info=sender, reports=list(reports))
+        info = _SENDER_INFO.pack(
+            sender.ntp_timestamp, sender.rtp_timestamp, sender.packet_count, sender.octet_count
+        )
+        first = _RTCP_HEADER.pack(0x80 | count, RTCP_SR, 6 + 6 * count, ssrc) + info + blocks
     else:
-        first = RtcpRrPacket(ssrc=ssrc, reports=list(reports))
-    sdes = RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=ssrc, items=[(SDES_CNAME, cname.encode())])])
-    return bytes(first) + bytes(sdes)
+        first = _RTCP_HEADER.pack(0x80 | count, RTCP_RR, 1 + 6 * count, ssrc) + blocks
+    return first + _sdes_cname(ssrc, cname.encode())
 
 
 def build_bye(ssrc: int, cname: str, reports: Sequence[RtcpReceiverInfo] = ()) -> bytes:

@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 _SEQ_TS_SSRC = struct.Struct("!HII")
 
 Address = tuple[str, int]
+Receiver = Callable[[bytes, Address], None]
 MAX_DATAGRAM = 2048  # see docs: asyncio's 256 KiB default read buffer costs an mmap per packet
 CN_PT = 13  # RFC 3389 comfort noise: valid media, but nothing for the decoder
 
@@ -216,6 +217,8 @@ class RtpSession:
         self._rtcp_transport: asyncio.DatagramTransport | None = None
         self._allocator: PortAllocator | None = None
         self._passthrough: Callable[[bytes], None] | None = None
+        self._route: Callable[[Receiver | None], None] | None = None  # see `attach`
+        self._tally: Callable[[], tuple[float, int]] | None = None  # a relay's figures (see `divert`)
         self._dtmf_lock = asyncio.Lock()
         self._dtmf_sending = False
         self._timer: asyncio.TimerHandle | None = None
@@ -262,7 +265,9 @@ class RtpSession:
             except OSError as error:
                 if isinstance(ports, PortAllocator):
                     ports.release(port)
-                if error.errno != errno.EADDRINUSE or tries == 1:
+                # uvloop wraps the bind error ("could not bind to local_addr") with the errno on its cause.
+                cause = error.__cause__ if isinstance(error.__cause__, OSError) else error
+                if errno.EADDRINUSE not in (error.errno, cause.errno) or tries == 1:
                     raise
                 continue
             session._allocator = ports if isinstance(ports, PortAllocator) else None
@@ -274,9 +279,8 @@ class RtpSession:
         return session
 
     async def _bind(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Datagrams(self.datagram_received), local_addr=(host, port)
-        )
+        protocol = _Datagrams(self.datagram_received)
+        transport, _ = await loop.create_datagram_endpoint(lambda: protocol, local_addr=(host, port))
         rtcp_transport = None
         if not self.config.rtcp_mux:
             try:
@@ -286,13 +290,27 @@ class RtpSession:
             except OSError:
                 transport.close()
                 raise
-        self.attach(transport, rtcp_transport)
+
+        def route(receiver: Receiver | None) -> None:
+            protocol.receive = receiver if receiver is not None else self.datagram_received
+
+        self.attach(transport, rtcp_transport, route=route)
 
     def attach(
-        self, transport: asyncio.DatagramTransport, rtcp_transport: asyncio.DatagramTransport | None = None
+        self,
+        transport: asyncio.DatagramTransport,
+        rtcp_transport: asyncio.DatagramTransport | None = None,
+        *,
+        route: Callable[[Receiver | None], None] | None = None,
     ) -> None:
-        """Start on already-open transports (sockets, or an in-memory path in tests)."""
+        """Start on already-open transports (sockets, or an in-memory path in tests).
+
+        `route(receiver)` makes the RTP socket hand its datagrams to `receiver`
+        directly (None: to this session's `datagram_received` again); with it a
+        relay can take the socket over without a call in between (`divert`).
+        """
         self._transport, self._rtcp_transport = transport, rtcp_transport
+        self._route = route
         _shrink_reads(transport)
         sockname = transport.get_extra_info("sockname")
         self.local_address = (sockname[0], sockname[1]) if sockname else None
@@ -401,6 +419,37 @@ class RtpSession:
             return
         out = self.sender.forward(data, self.config.samples_per_packet, payload_type)
         self._transport.sendto(out, self.remote_address)
+
+    def raw_sendto(self) -> Callable[[bytes, Address], None]:
+        """The socket's own `sendto`, for a relay that builds whole packets with this session's sender."""
+        transport = self._transport
+        if transport is None:
+            return lambda data, addr: None
+        send: Callable[[bytes, Address], None] = transport.sendto
+        return send
+
+    @property
+    def can_divert(self) -> bool:
+        """Whether the socket can be handed straight to another receiver (see `attach`)."""
+        return self._route is not None and not self.closed
+
+    def divert(self, receiver: Receiver | None, tally: Callable[[], tuple[float, int]] | None = None) -> None:
+        """Received RTP goes to `receiver` instead of `datagram_received` (None: back to us).
+
+        A relay (`relay.RtpRelay`) takes the socket this way and gives back what
+        is not plain audio from the latched far end.  `tally()` tells when the
+        receiver last had a packet and how many payload octets it took since it
+        began, so the media timeout and the counters still hold; the receiver
+        counts its packets in `stats_in` itself.
+        """
+        if self._route is None:
+            raise RtpError("this session's socket cannot be diverted (attached without route=)")
+        if self._tally is not None:  # what the last receiver took counts as ours from now on
+            last, octets = self._tally()
+            self._last_rx = max(self._last_rx, last)
+            self._counts["octets_received"] += octets
+        self._tally = tally if receiver is not None else None
+        self._route(receiver)
 
     def pass_through(self, handler: Callable[[bytes], None] | None) -> None:
         """Hand received audio datagrams to `handler` instead of the jitter buffer (None: back to buffering)."""
@@ -512,10 +561,14 @@ class RtpSession:
         now = loop.time()
         try:
             timeout = self.config.media_timeout
-            if timeout is not None and not self._timed_out and now - self._last_rx >= timeout:
-                self._timed_out = True
-                if self.on_timeout is not None:
-                    self.on_timeout()
+            if timeout is not None:
+                last = self._last_rx if self._tally is None else max(self._last_rx, self._tally()[0])
+                if now - last < timeout:
+                    self._timed_out = False  # (media came back through a relay)
+                elif not self._timed_out:
+                    self._timed_out = True
+                    if self.on_timeout is not None:
+                        self.on_timeout()
             digit = self.dtmf_in.expire(now)
             if digit is not None:
                 self._deliver_dtmf(digit)
@@ -559,7 +612,7 @@ class RtpSession:
             packets_sent=self.sender.packets_sent,
             octets_sent=self.sender.octets_sent,
             packets_received=stats_in.received,
-            octets_received=self._counts["octets_received"],
+            octets_received=self._counts["octets_received"] + (self._tally()[1] if self._tally else 0),
             expected=stats_in.expected,
             lost=stats_in.lost,
             jitter_ms=stats_in.jitter_ms,

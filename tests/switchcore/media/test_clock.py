@@ -50,7 +50,7 @@ async def test_a_stalled_loop_skips_missed_ticks_instead_of_bursting() -> None:
     assert stats.max_lateness_ms >= 30
 
 
-async def test_one_tick_wakes_a_thousand_waiters_cheaply() -> None:
+async def test_one_tick_wakes_a_thousand_waiters_in_one_pass() -> None:
     clock = MediaClock(20)
     clock.start()
     seen: list[list[int]] = [[] for _ in range(1000)]
@@ -59,13 +59,11 @@ async def test_one_tick_wakes_a_thousand_waiters_cheaply() -> None:
         for _ in range(10):
             seen[i].append(await clock.tick())
 
-    started = time.process_time()
     await asyncio.gather(*(channel(i) for i in range(1000)))
-    cpu_per_tick = (time.process_time() - started) / 10
     clock.stop()
+    # Every waiter saw the same ticks: one timer callback woke them all (its cost is bench/'s business).
     assert all(s == seen[0] for s in seen)
     assert seen[0] == sorted(set(seen[0])) and len(seen[0]) == 10
-    assert cpu_per_tick < 0.015  # measured ~5 ms here; a tick is 20 ms
     assert clock.stats().ticks >= 10
 
 

@@ -1,6 +1,7 @@
 """mod_verto benchmark: concurrent browser-like Opus calls to 9196 (echo) on one core, and the login rate.
 
 Run:  python3 bench/bench_verto.py [--calls 10,20,30,40,50,60] [--seconds 10] [--quick]
+                                   [--loop uvloop|asyncio] [--pin] [--spy FILE]
 
 The switch runs in this process (with --pin on CPU 0); the browsers are aiortc
 clients (ICE, DTLS-SRTP, RTCP, Opus: a 1 kHz tone encoded once and looped,
@@ -15,6 +16,11 @@ measure the same steady window:
 A count is "sustained" when under 1 % of ticks are late, none is skipped, and
 every call got >= 97 % of its frames both ways.
 
+The switch runs on uvloop, as `switchcore` itself does (`--loop asyncio` for
+the stock loop).  `--spy FILE` samples the switch with py-spy during each
+steady window (FILE.<calls>.txt, collapsed stacks), to see where the time goes;
+`--cprofile FILE` does the same with cProfile (call counts; Python code runs slower).
+
 Login rate: sockets that connect, get -32000, log in, wait for
 verto.clientReady and close, 4 at a time, for a few seconds.
 Aim (issue 6): >= 50 concurrent WebRTC Opus calls per core.
@@ -24,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import cProfile
 import json
 import logging
 import multiprocessing as mp
@@ -42,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CONF = ROOT / "tests" / "modules" / "mod_verto" / "conf"
-PORT = 15945
+PORT = 16345  # bench ports: 16300-16399, away from the verto tests (15900s)
 
 
 PIN = os.environ.get("BENCH_VERTO_PIN") == "1"
@@ -247,6 +255,8 @@ class Step:
     missed_ticks: int
     max_lateness_ms: float
     switch_cpu: float
+    switch_cpu_per_call_pct: float
+    switch_us_per_packet: float
     client_cpu: float
     min_frames_in_pct: float
     min_frames_heard_pct: float
@@ -289,13 +299,25 @@ async def run_step(switch, calls: int, seconds: float) -> Step:  # type: ignore[
     service = running_service()
     medias = [c.driver.media for c in service.calls.by_id.values() if c.driver.media is not None]
     frames0 = [m.frames_in for m in medias]
+    sent0 = [m.track.frames_sent for m in medias]
     clock0 = switch.clock.stats()
     cpu0, wall0 = time.process_time(), loop.time()
     ours.send("go")
+    spy = _start_spy(f"{SPY}.{calls}.txt", seconds) if SPY else None
+    profile = cProfile.Profile(time.process_time) if PROFILE else None  # CPU time: preemption is not cost
+    if profile is not None:
+        profile.enable()
     await asyncio.sleep(seconds)
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(f"{PROFILE}.{calls}.prof")
+    if spy is not None:
+        await loop.run_in_executor(None, spy.wait)
     cpu, wall = time.process_time() - cpu0, loop.time() - wall0
     clock = switch.clock.stats()
     frames_in = [m.frames_in - f for m, f in zip(medias, frames0, strict=True)]
+    frames_out = [m.track.frames_sent - f for m, f in zip(medias, sent0, strict=True)]
+    packets = sum(frames_in) + sum(frames_out)
     kind, result = await loop.run_in_executor(None, ours.recv)
     process.join(30)
     ticks = max(1, clock.ticks - clock0.ticks)
@@ -311,6 +333,8 @@ async def run_step(switch, calls: int, seconds: float) -> Step:  # type: ignore[
         missed_ticks=missed,
         max_lateness_ms=round(clock.max_lateness_ms, 1),
         switch_cpu=round(cpu / wall, 2),
+        switch_cpu_per_call_pct=round(100 * cpu / wall / calls, 2),
+        switch_us_per_packet=round(1e6 * cpu / max(1, packets), 1),
         client_cpu=round(result["client_cpu"], 2),
         min_frames_in_pct=round(min_in, 1),
         min_frames_heard_pct=round(min_heard, 1),
@@ -319,6 +343,21 @@ async def run_step(switch, calls: int, seconds: float) -> Step:  # type: ignore[
     )
     await asyncio.sleep(1.0)  # let the calls end
     return step
+
+
+SPY = ""
+PROFILE = ""
+
+
+def _start_spy(path: str, seconds: float):  # type: ignore[no-untyped-def]
+    """py-spy on this process for the steady window (its own sampling costs a little CPU)."""
+    import subprocess
+
+    duration = max(1, int(seconds) - 1)
+    command = ["py-spy", "record", "-p", str(os.getpid()), "-r", "200", "-d", str(duration), "--nonblocking"]
+    return subprocess.Popen(
+        [*command, "-f", "raw", "-o", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 async def run_logins(seconds: float) -> dict:  # type: ignore[type-arg]
@@ -341,6 +380,46 @@ async def run_logins(seconds: float) -> dict:  # type: ignore[type-arg]
     }
 
 
+async def srtp_floor(count: int = 20000) -> float:
+    """The reference: CPU µs per packet for the least any Python WebRTC leg on this stack does per
+    packet (build a header, pylibsrtp protect, sendto; then receive on the loop and unprotect),
+    on loopback, in this process and on this loop.  `switch_us_per_packet` counts the same way."""
+    import struct
+
+    import pylibsrtp
+
+    key = bytes(range(30))
+    tx = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+    rx = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    received = 0
+
+    class Sink(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            nonlocal received
+            rx.unprotect(data)
+            received += 1
+            if received == count and not done.done():
+                done.set_result(None)
+
+    sink, _ = await loop.create_datagram_endpoint(Sink, local_addr=("127.0.0.1", 0))
+    source, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    address = sink.get_extra_info("sockname")
+    header, payload = struct.Struct("!BBHII"), bytes(80)
+    cpu0 = time.process_time()
+    for n in range(count):
+        source.sendto(tx.protect(header.pack(0x80, 111, n, n * 960, 0x1234) + payload), address)
+        if n % 20 == 19:
+            await asyncio.sleep(0)  # let the sink read, as a switch interleaves both directions
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(done, 5)
+    cpu = time.process_time() - cpu0
+    sink.close()
+    source.close()
+    return 1e6 * cpu / (count + received)
+
+
 def _line(steps: list[Step]) -> tuple[float, float]:
     """Least-squares (slope, intercept) of switch CPU against calls (through 0 with one point)."""
     if not steps:
@@ -355,7 +434,7 @@ def _line(steps: list[Step]) -> tuple[float, float]:
     return slope, max(0.0, my - slope * mx)
 
 
-async def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -364,7 +443,17 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5 and 10 calls, 4 s windows")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--pin", action="store_true", help="switch on CPU 0, clients on CPU 1")
-    args = parser.parse_args()
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--spy", default="", help="py-spy the switch during each step (FILE.<calls>.txt)")
+    parser.add_argument(
+        "--cprofile", default="", help="cProfile each steady window (FILE.<calls>.prof; slows Python code)"
+    )
+    return parser.parse_args()
+
+
+async def main(args: argparse.Namespace) -> None:
+    global SPY, PROFILE
+    SPY, PROFILE = args.spy, args.cprofile
     counts = [5, 10] if args.quick else [int(c) for c in args.calls.split(",")]
     if args.pin:
         os.environ["BENCH_VERTO_PIN"] = "1"  # inherited by the client processes
@@ -381,6 +470,7 @@ async def main() -> None:
         )
         await switch.start()
         try:
+            floor = await srtp_floor()
             logins = await run_logins(3.0 if args.quick else 5.0)
             steps = []
             for count in counts:
@@ -401,6 +491,7 @@ async def main() -> None:
     projected = int((0.85 - base) / per_call) if per_call > 0 else 0
     report = {
         "when": datetime.now().isoformat(timespec="seconds"),
+        "loop": args.loop,
         "machine": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs",
         "logins": logins,
         "steps": [asdict(s) for s in steps],
@@ -410,6 +501,8 @@ async def main() -> None:
         "switch_cpu_base_pct": round(100 * base, 2),
         "projected_calls_per_core": projected,
         "aim": 50,
+        "reference_srtp_floor_us_per_packet": round(floor, 1),
+        "switch_us_per_packet": [s.switch_us_per_packet for s in steps],
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -423,7 +516,19 @@ async def main() -> None:
         print(
             f"switch CPU: {100 * base:.1f} % + {100 * per_call:.2f} % per call -> {projected} calls per core at 85 % busy (aim 50)"
         )
+        mean = sum(s.switch_us_per_packet for s in steps) / max(1, len(steps))
+        print(
+            f"switch CPU per RTP packet (in + out): {mean:.1f} us = {mean * 100 / 1e4:.2f} % of a core per call"
+            f" at 100 packets/s; reference, same run: the SRTP floor (header, protect, sendto, receive,"
+            f" unprotect on {args.loop}) {floor:.1f} us = {floor * 100 / 1e4:.2f} % per call"
+        )
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    arguments = parse_args()
+    if arguments.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main(arguments))
+    else:
+        asyncio.run(main(arguments))

@@ -17,6 +17,7 @@ phones' SIP 16410-16449, control 16450-16499, RTP 44000-44249.
 from __future__ import annotations
 
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +30,6 @@ from switchcore.store import Store
 from tests.e2e.switch_process import SwitchProcess, make_conf
 from tests.peers.audio import describe, tone_present, write_wav
 from tests.peers.baresip import Baresip
-from tests.peers.fixtures import make_baresip  # noqa: F401  (fixture)
 from tests.peers.ports import PortAllocator
 
 pytestmark = pytest.mark.slow
@@ -44,9 +44,56 @@ SECONDS = 6.0
 SKIP = 2.0  # the enter tones and the first talk detection
 
 
-@pytest.fixture(scope="session")
-def peer_ports() -> PortAllocator:
-    return PortAllocator(sip=(16410, 16449), rtp=(44000, 44249), ctrl=(16450, 16499))
+PHONE_RTP = (44000, 44249)
+PORTS = PortAllocator(sip=(16410, 16449), rtp=PHONE_RTP, ctrl=(16450, 16499))
+_rtp_cursor = [PHONE_RTP[0]]
+
+
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _rtp_block(count: int = 6) -> tuple[int, int]:
+    """An even-based block of free UDP ports for one phone's RTP.
+
+    RTP is UDP only, so unlike PortAllocator.rtp this does not ask TCP too: this range lies in
+    the kernel's ephemeral range, where other tests' TCP connections leave TIME-WAIT sockets.
+    """
+    low, high = PHONE_RTP
+    for _ in range((high - low) // 2):
+        base = _rtp_cursor[0]
+        _rtp_cursor[0] = base + count if base + 2 * count <= high else low
+        if all(_udp_free(p) for p in range(base, base + count)):
+            return base, base + count - 1
+    raise RuntimeError(f"no {count} free UDP ports in {low}-{high}")
+
+
+@pytest.fixture
+def make_baresip(tmp_path: Path) -> Iterator[Callable[..., Baresip]]:
+    """baresip phones on this test's ports, all closed at teardown."""
+    made: list[Baresip] = []
+
+    def factory(name: str, **options: Any) -> Baresip:
+        phone = Baresip(
+            name,
+            PORTS.sip(2),
+            PORTS.ctrl(),
+            PORTS.ctrl(),
+            rtp_ports=_rtp_block(),
+            workdir=tmp_path / f"baresip-{name}",
+            **options,
+        )
+        made.append(phone)
+        return phone
+
+    yield factory
+    for phone in made:
+        phone.close()
 
 
 @pytest.fixture
@@ -93,7 +140,7 @@ def _member_rows(listing: str) -> list[list[str]]:
 
 def test_opus_listeners_hear_every_talker_through_one_shared_encode(
     switch_proc: SwitchProcess,
-    make_baresip: Callable[..., Baresip],  # noqa: F811  (the fixture imported above)
+    make_baresip: Callable[..., Baresip],
     tmp_path: Path,
 ) -> None:
     quiet = tmp_path / "silence-48k-stereo.wav"

@@ -277,7 +277,8 @@ class SipCall:
             "sip_user_agent": req.get("User-Agent") or "",
             "sip_profile_name": self.handler.profile_name,
             "sofia_profile_name": self.handler.profile_name,
-            "endpoint_disposition": "RECEIVED",
+            # FreeSWITCH's words: an INVITE without SDP is RECEIVED_NOSDP (we offer in 183/200).
+            "endpoint_disposition": "RECEIVED" if offer is not None else "RECEIVED_NOSDP",
         }
         username = ""
         if auth_user:

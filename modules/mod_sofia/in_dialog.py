@@ -74,6 +74,7 @@ async def on_reinvite(call: SipCall, incoming: Incoming) -> None:
         if call.local_sdp is None:
             await incoming.respond(500, "Server Internal Error", [("Retry-After", "1")])
             return
+        log.info("[%s] re-INVITE without SDP: offering our current session", call.uuid)
         call.awaiting_answer = call.local_sdp
         call.reinvite_cseq = req.cseq.number
         await incoming.respond(200, "OK", call.contact_headers(), bytes(call.local_sdp), SDP)

@@ -1,18 +1,20 @@
 """Delayed offer against the real switch (RFC 3261 13.2.1 / 14.2, RFC 3264 5), driven by sipp.
 
 sipp's INVITE (and later re-INVITE) carries no SDP; the switch's 200 must offer, the ACK answers,
-and the echo extension 9196 proves the media by sending a test socket's tone back.
+and the echo extension 9196 proves the media by sending a test socket's tone back.  pjsua2 phones
+do the same with PJSUA_CALL_NO_SDP_OFFER, bridged to another phone.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
 from switchcore.causes import HangupCause
 from switchcore.store import Store
-from tests.peers.audio import describe, tone_present
+from tests.peers.audio import describe, read_wav, tone_present
 
 from .conftest import ESL_PORT, SIP_PORT
 from .esl_events import EslEvents
@@ -53,6 +55,7 @@ def test_delayed_offer_call_to_9196_echoes_a_real_tone(switch_proc, make_sipp, p
     assert tone_present(echoed, 8000, 1000, skip_seconds=0.0), describe(echoed, 8000)
     [cdr] = _cdrs(switch_proc)
     assert cdr.hangup_cause is HangupCause.NORMAL_CLEARING and cdr.read_codec == "PCMU"
+    assert cdr.variables.get("endpoint_disposition") == "RECEIVED_NOSDP"
 
 
 def test_delayed_offer_whose_ack_brings_no_answer_is_ended_by_the_switch(switch_proc, make_sipp):
@@ -93,3 +96,63 @@ def test_reinvite_without_sdp_moves_the_media_to_the_port_the_ack_answers_with(
     assert tone_present(heard_moved, 8000, 1400, skip_seconds=0.0), describe(heard_moved, 8000)
     [cdr] = _cdrs(switch_proc)
     assert cdr.hangup_cause is HangupCause.NORMAL_CLEARING
+
+
+# ---- pjsua2 phones configured for delayed offer (PJSUA_CALL_NO_SDP_OFFER) ----------------------
+
+URI = "sip:{}@127.0.0.1:" + str(SIP_PORT)
+
+
+def _phone(make_phone, name: str, user: str, freq: float, auto_answer: bool = False):  # type: ignore[no-untyped-def]
+    phone = make_phone(name, auto_answer=auto_answer)
+    phone.register(user, "1234", f"sip:127.0.0.1:{SIP_PORT}", domain="127.0.0.1")
+    phone.codecs(["PCMU/8000"])
+    phone.tone(freq, 60)
+    return phone
+
+
+def _record(phone, path: Path, seconds: float = 2.0):  # type: ignore[no-untyped-def]
+    phone.record(path)
+    time.sleep(seconds)
+    phone.stop_record()
+    samples, rate = read_wav(path)
+    return samples[int(0.3 * rate) :], rate
+
+
+def test_pjsua_delayed_offer_call_bridges_to_a_phone_and_both_hear_each_other(
+    switch_proc, make_phone, tmp_path: Path
+):
+    a = _phone(make_phone, "a1000", "1000", 600)
+    b = _phone(make_phone, "b1001", "1001", 1000, auto_answer=True)
+    call = int(a.command("call", uri=URI.format("1001"), headers={}, no_sdp_offer=True)["call"])
+    a.wait_call_state("CONFIRMED", call, timeout=10)
+    b.wait_call_state("CONFIRMED", timeout=10)
+    time.sleep(0.5)
+    heard_a, rate_a = _record(a, tmp_path / "a.wav")
+    heard_b, rate_b = _record(b, tmp_path / "b.wav")
+    assert tone_present(heard_a, rate_a, 1000), f"A should hear B: {describe(heard_a, rate_a)}"
+    assert tone_present(heard_b, rate_b, 600), f"B should hear A: {describe(heard_b, rate_b)}"
+    a.hangup_and_wait()
+    b.wait_call_state("DISCONNECTED", timeout=10)
+    [inbound] = [cdr for cdr in _cdrs(switch_proc) if cdr.direction == "inbound"]
+    assert inbound.hangup_cause is HangupCause.NORMAL_CLEARING
+    assert inbound.variables.get("endpoint_disposition") == "RECEIVED_NOSDP"  # pjsua sent no offer
+
+
+def test_pjsua_reinvite_without_sdp_keeps_the_call_and_its_audio(switch_proc, make_phone, tmp_path: Path):
+    a = _phone(make_phone, "a1000", "1000", 600)
+    b = _phone(make_phone, "b1001", "1001", 1000, auto_answer=True)
+    call = a.call_and_wait_confirmed(URI.format("1001"))
+    b.wait_call_state("CONFIRMED", timeout=10)
+    mark = a.mark()
+    a.command("reinvite", call=call, no_sdp_offer=True)
+    a.wait_for("media_state", timeout=10, since=mark, call=call)
+    time.sleep(0.5)
+    assert a.call_state(call) == "CONFIRMED"
+    heard_a, rate_a = _record(a, tmp_path / "a.wav")
+    heard_b, rate_b = _record(b, tmp_path / "b.wav")
+    assert tone_present(heard_a, rate_a, 1000), f"A should hear B: {describe(heard_a, rate_a)}"
+    assert tone_present(heard_b, rate_b, 600), f"B should hear A: {describe(heard_b, rate_b)}"
+    a.hangup_and_wait()
+    assert switch_proc.grep("re-INVITE without SDP"), switch_proc.output(40)
+    assert not switch_proc.grep("ACK without an SDP answer"), switch_proc.output(40)

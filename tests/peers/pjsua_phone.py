@@ -571,6 +571,9 @@ class Agent:
         account = self.local if p.get("account") == "local" else self.account_for_calls()
         call = PhoneCall(self, account)
         prm = pj.CallOpParam(True)
+        if p.get("no_sdp_offer"):
+            # Delayed offer (RFC 3261 13.2.1): an INVITE without SDP; the 200 offers, our ACK answers.
+            prm.opt.flag |= pj.PJSUA_CALL_NO_SDP_OFFER
         for hname, hvalue in dict(p.get("headers", {})).items():
             header = pj.SipHeader()
             header.hName = hname
@@ -699,7 +702,18 @@ class Agent:
         call.reinvite(prm)
         return {"call": call.handle}
 
+    def cmd_reinvite(self, p: dict[str, Any]) -> dict[str, Any]:
+        """A plain re-INVITE; ``no_sdp_offer`` sends it without SDP (the far end must offer in its 200)."""
+        call = self.find_call(p)
+        prm = pj.CallOpParam(True)
+        if p.get("no_sdp_offer"):
+            prm.opt.flag |= pj.PJSUA_CALL_NO_SDP_OFFER
+        call.reinvite(prm)
+        return {"call": call.handle}
+
     def cmd_transfer(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Blind (``uri``) or attended transfer: ``replaces`` names our other call, whose dialog the
+        REFER's Refer-To then carries in a Replaces header (pjsua2 ``Call.xferReplaces``)."""
         call = self.find_call(p)
         if p.get("replaces") is not None:
             other = self.find_call({"call": p["replaces"]})
@@ -707,6 +721,10 @@ class Agent:
         else:
             call.xfer(p["uri"], pj.CallOpParam(True))
         return {"call": call.handle}
+
+    def cmd_attended_transfer(self, p: dict[str, Any]) -> dict[str, Any]:
+        """``call`` is transferred to the party of ``to`` (our consultation call), REFER with Replaces."""
+        return self.cmd_transfer({"call": p.get("call"), "replaces": p["to"]})
 
     def cmd_codecs(self, p: dict[str, Any]) -> dict[str, Any]:
         if p.get("list") is not None:

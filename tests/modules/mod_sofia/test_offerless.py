@@ -75,6 +75,7 @@ async def test_invite_without_sdp_gets_our_offer_in_the_200_and_media_flows_afte
     await echoed(phone.rtp, 700)
     session = leg_of(switch, leg.invite.call_id)
     assert session.driver.read_codec == "PCMU"
+    assert session.variables["endpoint_disposition"] == "RECEIVED_NOSDP"
 
 
 async def test_offerless_invite_sees_the_offer_in_the_183_and_the_same_one_in_the_200(

@@ -50,17 +50,19 @@ class Replaces:
     @staticmethod
     def parse(value: str) -> Replaces:
         """`abc@host;to-tag=1;from-tag=2[;early-only]` -> Replaces; ReplacesError (400) if unusable."""
-        call_id, *items = [part.strip() for part in value.strip().split(";")]
-        if not call_id or any(c.isspace() for c in call_id):
+        call_id, *items = value.split(";")
+        call_id = call_id.strip()
+        if not call_id or len(call_id.split()) != 1:
             raise ReplacesError(f"Replaces without a usable Call-ID: {value!r}")
         to_tag = from_tag = None
         early_only = False
         params: list[tuple[str, str]] = []
         for item in items:
-            if not item:
-                continue
             name, eq, val = item.partition("=")
-            key = name.strip().lower()
+            name = name.strip()
+            if not name:
+                continue
+            key = name.lower()
             val = val.strip()
             if key == "to-tag" and eq:
                 to_tag = val
@@ -69,7 +71,7 @@ class Replaces:
             elif key == "early-only" and not eq:
                 early_only = True
             else:
-                params.append((name.strip(), val if eq else ""))
+                params.append((name, val if eq else ""))
         # RFC 3891 6.1: to-tag and from-tag are both required.
         if not to_tag or not from_tag:
             raise ReplacesError(f"Replaces needs both to-tag and from-tag: {value!r}")

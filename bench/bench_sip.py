@@ -118,8 +118,20 @@ SERVE = """
 import asyncio, json, logging, signal, sys
 sys.path.insert(0, {root!r})
 logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-import uvloop
+import gc, time, uvloop
 from switchcore.core import Switch
+
+GC = {{"collections": [0, 0, 0], "max_ms": [0.0, 0.0, 0.0], "started": 0.0}}
+
+def gc_watch(phase, info):  # how long the collector stops the loop, per generation
+    if phase == "start":
+        GC["started"] = time.perf_counter()
+        return
+    gen = info["generation"]
+    GC["collections"][gen] += 1
+    GC["max_ms"][gen] = max(GC["max_ms"][gen], (time.perf_counter() - GC["started"]) * 1000)
+
+gc.callbacks.append(gc_watch)
 
 async def main():
     switch = Switch({conf!r}, {data!r}, sounds_dir={sounds!r})
@@ -132,7 +144,9 @@ async def main():
     def status():
         s = switch.clock.stats()
         print("STATUS " + json.dumps({{"ticks": s.ticks, "late": s.late_ticks, "missed": s.missed_ticks,
-            "max_ms": round(s.max_lateness_ms, 2), "sessions": len(switch.sessions)}}), flush=True)
+            "max_ms": round(s.max_lateness_ms, 2), "sessions": len(switch.sessions),
+            "gc": list(GC["collections"]), "gc_max_ms": [round(v, 1) for v in GC["max_ms"]]}}), flush=True)
+        GC["max_ms"] = [0.0, 0.0, 0.0]
 
     loop.add_signal_handler(signal.SIGUSR1, status)
     await stop.wait()
@@ -489,12 +503,19 @@ import asyncio, uvloop
 class Leg(asyncio.DatagramProtocol):
     def connection_made(self, transport): self.transport = transport
     def datagram_received(self, data, addr): self.other.transport.sendto(data, self.other.dest)
+async def bind(loop, leg, ports):
+    while True:  # skip ports someone else holds (ephemeral ports of other programs land here too)
+        try:
+            return await loop.create_datagram_endpoint(lambda: leg, local_addr=("127.0.0.1", next(ports)))
+        except OSError:
+            continue
 async def main():
     loop = asyncio.get_running_loop()
+    ports = iter(range({base}, 50000))
     for i in range({calls}):
         a, b = Leg(), Leg()
-        await loop.create_datagram_endpoint(lambda: a, local_addr=("127.0.0.1", {base} + 2 * i))
-        await loop.create_datagram_endpoint(lambda: b, local_addr=("127.0.0.1", {base} + 2 * i + 1))
+        await bind(loop, a, ports)
+        await bind(loop, b, ports)
         a.other, b.other = b, a
         a.dest, b.dest = ("127.0.0.1", {rtp_a}), ("127.0.0.1", {rtp_b})
         for leg in (a, b):  # as the switch's first frames do: the endpoint learns the stream

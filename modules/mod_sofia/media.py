@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from switchcore.causes import HangupCause
+from switchcore.media.builtin_codecs import G711Decoder
 from switchcore.media.codec import CodecSpec, Decoder, Encoder
 from switchcore.media.frame import Encoded, Frame, FrameFlag, Samples
+from switchcore.media.g711 import alaw_decode, ulaw_decode
 from switchcore.media.negotiate import Negotiated
 from switchcore.media.relay import RelayWatch, RtpRelay
 from switchcore.media.rtp import DtmfDigit
@@ -38,6 +40,41 @@ if TYPE_CHECKING:
 log = logging.getLogger("mod_sofia.media")
 
 _EMPTY: Samples = np.zeros(0, dtype=np.int16)  # shared, never written: buffers start empty
+_UNDECODED: Samples = np.zeros(0, dtype=np.int16)  # the marker of a frame not decoded yet
+_SAMPLES_SLOT: Any = Frame.__dict__["samples"]  # Frame's own slot, under `_DecodeOnRead.samples`
+_STATELESS: dict[str, Callable[[bytes], Samples]] = {"PCMU": ulaw_decode, "PCMA": alaw_decode}
+
+
+class _DecodeOnRead(Frame):
+    """A G.711 frame off the wire whose samples are decoded only when something looks at them.
+
+    A bridge to a leg with the same codec passes `encoded` through and never
+    does, so such a call decodes nothing.  Only for stateless codecs (G.711):
+    a decoder with state (G.722, Opus) must see every packet in order.
+    """
+
+    __slots__ = ("_decode",)
+    _decode: Callable[[bytes], Samples]
+
+    @property
+    def samples(self) -> Samples:
+        samples: Samples = _SAMPLES_SLOT.__get__(self, Frame)
+        if samples is _UNDECODED:
+            encoded = self.encoded
+            assert encoded is not None
+            samples = self._decode(encoded.payload)
+            _SAMPLES_SLOT.__set__(self, samples)
+        return samples
+
+    @samples.setter
+    def samples(self, samples: Samples) -> None:  # only the dataclass's own __init__ sets it
+        _SAMPLES_SLOT.__set__(self, samples)
+
+    @classmethod
+    def of(cls, payload: bytes, codec: str, rate: int, decode: Callable[[bytes], Samples]) -> Frame:
+        frame = cls(_UNDECODED, rate, encoded=Encoded(codec, rate, payload))
+        object.__setattr__(frame, "_decode", decode)
+        return frame
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -238,6 +275,13 @@ class SipMedia:
         self._fec = getattr(self.decoder, "decode_fec", None)
         self.adaptive = hasattr(self.encoder, "on_loss_report")
         self._last_report: object = None
+        # G.711 decodes on demand (`_DecodeOnRead`); the concealer still learns the last packet heard.
+        self._lazy = (
+            _STATELESS.get(spec.name)
+            if isinstance(self.decoder, G711Decoder) and spec.channels == 1
+            else None
+        )
+        self._undecoded: bytes | None = None
         # May we send?  (Not while the far end holds with sendonly/inactive, RFC 3264 8.4.)
         self.sending = negotiated.direction.sends and negotiated.remote_addr is not None
 
@@ -258,8 +302,14 @@ class SipMedia:
         if packet is None:
             if not self.heard_audio:
                 return Frame.silence(rate)
+            self._catch_up()
             return self._lost()
         self.heard_audio = True
+        lazy = self._lazy
+        if lazy is not None and len(packet.payload) == self.samples_per_frame and not len(self._in):
+            self._undecoded = packet.payload
+            return _DecodeOnRead.of(packet.payload, self.spec.name, rate, lazy)
+        self._catch_up()
         try:
             pcm = self.decoder.decode(packet.payload)
         except Exception:  # a corrupt payload is concealed, never raised into the call
@@ -267,6 +317,12 @@ class SipMedia:
         if len(pcm) == self.samples_per_frame and not len(self._in):
             return Frame(self._mono(pcm), rate, encoded=Encoded(self.spec.name, rate, packet.payload))
         return self._queue(pcm, FrameFlag.NONE)
+
+    def _catch_up(self) -> None:
+        """Let the decoder see the last packet handed out undecoded (its concealment repeats it)."""
+        if self._undecoded is not None:
+            self.decoder.decode(self._undecoded)
+            self._undecoded = None
 
     def _lost(self) -> Frame:
         # The jitter buffer moved past a gap; the packet after it may already be here.

@@ -12,7 +12,8 @@ from modules.mod_opus.specs import OpusCodecs
 from modules.mod_sofia.media import RtpSocket, SipMedia
 from switchcore.media.builtin_codecs import builtin_codecs
 from switchcore.media.codec import CodecSpec
-from switchcore.media.frame import Frame, FrameFlag
+from switchcore.media.frame import Frame, FrameFlag, Samples
+from switchcore.media.g711 import ulaw_decode, ulaw_encode
 from switchcore.media.negotiate import Negotiated
 from switchcore.media.rtp import RtpPacket
 from switchcore.media.rtp_session import PortAllocator, RtpConfig, RtpSession
@@ -84,6 +85,46 @@ def test_a_lost_pcmu_packet_is_concealed() -> None:
     assert [f.flags for f in played].count(FrameFlag.PLC) == 2
     assert media.plc_frames == 2 and media.fec_frames == 0
     assert "rtp_audio_in_opus_frames" not in media.variables()
+
+
+def test_a_same_codec_bridge_passes_g711_through_without_decoding() -> None:
+    spec = next(s for s in builtin_codecs() if s.name == "PCMU")
+    tone = (8000 * np.sin(2 * np.pi * 1000 * np.arange(160 * 12) / 8000)).astype(np.int16)
+    payloads = [ulaw_encode(tone[i * 160 : (i + 1) * 160]) for i in range(12)]
+    reader, writer = _media(spec, 0), _media(spec, 0)
+    decoded: list[bytes] = []
+    lazy = reader._lazy
+    assert lazy is not None
+
+    def counting(payload: bytes) -> Samples:
+        decoded.append(payload)
+        return lazy(payload)
+
+    reader._lazy = counting
+    sent: list[bytes] = []
+    writer.rtp.send_audio = lambda payload, *a, **k: sent.append(payload)  # type: ignore[method-assign]
+    writer.update(_negotiated(spec, 0, ("127.0.0.1", 9)))
+    played = _play(reader, payloads, set(), 160)
+    for frame in played:
+        writer.write(frame)  # what a bridge's pump does
+    assert sent == payloads[: len(played)] and decoded == []
+    # Whoever looks at the samples (a tap, a conference) gets them decoded, once.
+    assert np.array_equal(played[3].samples, ulaw_decode(payloads[3])) and decoded == [payloads[3]]
+    assert played[3].samples is played[3].samples and decoded == [payloads[3]]
+
+
+def test_a_lost_g711_packet_after_undecoded_frames_repeats_the_last_one_heard() -> None:
+    spec = next(s for s in builtin_codecs() if s.name == "PCMU")
+    tone = (8000 * np.sin(2 * np.pi * 1000 * np.arange(160 * 8) / 8000)).astype(np.int16)
+    payloads = [ulaw_encode(tone[i * 160 : (i + 1) * 160]) for i in range(8)]
+    media = _media(spec, 0)
+    played = _play(media, payloads, {5}, 160)
+    concealed = played[5]
+    assert concealed.flags == FrameFlag.PLC and concealed.encoded is None
+    # Repeat-and-fade starts from the packet before the gap, which was never decoded for itself.
+    heard = ulaw_decode(payloads[4])[:80].astype(float)
+    assert np.abs(concealed.samples[:80]).max() > 4000
+    assert np.corrcoef(concealed.samples[:80].astype(float), heard)[0, 1] > 0.95
 
 
 def test_a_stereo_opus_stream_is_mono_inside_and_stereo_on_the_wire() -> None:

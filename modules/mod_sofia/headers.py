@@ -108,11 +108,16 @@ def header_key(name: str) -> str:
 
 def canonical_name(name: str) -> str:
     """How we spell a header when we write it (`call-id` -> `Call-ID`, `v` -> `Via`)."""
-    key = header_key(name)
-    found = _CANONICAL.get(key)
-    if found is not None:
-        return found
-    return "-".join(part[:1].upper() + part[1:] for part in key.split("-"))
+    found = _SPELLING_MEMO.get(name)
+    if found is None:
+        key = header_key(name)
+        found = _CANONICAL.get(key) or "-".join(part[:1].upper() + part[1:] for part in key.split("-"))
+        if len(_SPELLING_MEMO) < 4096:  # bounded: names may come from the network
+            _SPELLING_MEMO[name] = found
+    return found
+
+
+_SPELLING_MEMO: dict[str, str] = {}
 
 
 class Header(NamedTuple):

@@ -289,7 +289,7 @@ class Message:
         return msg.replace_header("Content-Length", str(len(body)))
 
     def _head_lines(self) -> list[str]:
-        return [h.line() for h in self.headers]
+        return [f"{h.name}: {h.value}" if h.raw is None else h.raw for h in self.headers]
 
     def start_line(self) -> str:
         raise NotImplementedError
@@ -515,16 +515,16 @@ def make_response(
     """Build a response to `request` (RFC 3261 8.2.6.2): copy Via (all, in order),
     From, Call-ID and CSeq; copy To and add `to_tag` unless it already has one.
     Raw values are copied, so this also works for requests with malformed values."""
-    out: list[Header] = []
+    copied: dict[str, list[Header]] = {key: [] for key in _RESPONSE_ORDER}
     for header in request.headers:
-        if header.key in ("via", "from", "call-id", "cseq"):
-            out.append(Header(header.key, header.name, header.value, None))
-        elif header.key == "to":
-            value = header.value
-            if to_tag is not None and status != 100:
-                value = _add_to_tag(request, value, to_tag)
-            out.append(Header("to", header.name, value, None))
-    out = sorted(out, key=lambda h: _RESPONSE_ORDER.index(h.key))
+        bucket = copied.get(header.key)
+        if bucket is None:
+            continue
+        value = header.value
+        if header.key == "to" and to_tag is not None and status != 100:
+            value = _add_to_tag(request, value, to_tag)
+        bucket.append(Header(header.key, header.name, value, None))
+    out = [header for key in _RESPONSE_ORDER for header in copied[key]]
     out.extend(Header.make(name, value) for name, value in headers)
     _add_body_headers(out, body, content_type)
     return Response(

@@ -282,6 +282,13 @@ def read_profiles(
     return found, problems
 
 
+def _wanted_of(fire: Callable[[Event], None] | None) -> Callable[[str, str], bool] | None:
+    """The `wanted` of the event bus whose `fire` a profile was given, so registrations
+    build no events while nobody listens (None when `fire` is not a bus's)."""
+    wanted = getattr(getattr(fire, "__self__", None), "wanted", None)
+    return wanted if callable(wanted) else None
+
+
 class SofiaProfile:
     """One profile at run time: the `StackUser` of its stack, and the call layer's way in."""
 
@@ -330,6 +337,7 @@ class SofiaProfile:
             directory=self._domains,
             fire=fire,
             node=node,
+            wanted=_wanted_of(fire),
         )
         self.stack: SipStack | None = None
         self.gateways: dict[str, Gateway] = {

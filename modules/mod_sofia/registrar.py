@@ -215,6 +215,7 @@ class Registrar:
         fire: Callable[[Event], None] | None = None,
         node: str = "",
         clock: Callable[[], float] = time.time,
+        wanted: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.profile_name = profile_name
         self.auth = auth
@@ -222,8 +223,11 @@ class Registrar:
         self.store = store
         self.directory = directory
         self.fire = fire
+        # Whether anyone listens for an event (`EventBus.wanted`); None: assume someone does.
+        self.wanted = wanted
         self.node = node
         self.clock = clock
+        self._date: tuple[int, str] = (-1, "")
         self._aors: dict[tuple[str, str], dict[str, Binding]] = {}
         self._dirty: dict[tuple[str, str, str], RegistrationRecord | None] = {}
         self._wake: asyncio.Event | None = None
@@ -332,15 +336,22 @@ class Registrar:
         now = self.clock()
         bindings = self._aors.get(_key(user, domain), {})
         headers = [("Contact", f"<{b.uri}>;expires={b.remaining(now)}") for b in bindings.values()]
-        headers.append(("Date", email.utils.formatdate(now, usegmt=True)))
+        headers.append(("Date", self._date_header(now)))
         incoming.reply(200, "OK", headers)
         for event in changed:
             self._fire(event)
 
+    def _date_header(self, now: float) -> str:
+        """RFC 3261 20.17 Date, written once a second however many REGISTERs are answered."""
+        second = int(now)
+        if self._date[0] != second:
+            self._date = (second, email.utils.formatdate(second, usegmt=True))
+        return self._date[1]
+
     def _apply(
         self, request: Request, source: Source, user: str, domain: str, auth_user: str, realm: str
     ) -> list[Event]:
-        """Change the bindings as the REGISTER asks; returns the events to fire."""
+        """Change the bindings as the REGISTER asks; returns the events to fire (those wanted)."""
         settings = self.settings
         key = _key(user, domain)
         bindings = self._aors.setdefault(key, {})
@@ -352,7 +363,7 @@ class Registrar:
             if request.expires != 0 or len(request.values("contact")) != 1:
                 raise _Refused(400, "Invalid Contact")
             for binding in list(bindings.values()):
-                events.append(self._remove(key, binding, UNREGISTER_EVENT, request))
+                self._collect(events, self._remove(key, binding, UNREGISTER_EVENT, request))
             return events
         contacts = request.contacts
         if not contacts:
@@ -388,14 +399,14 @@ class Registrar:
             if existing is not None and existing.record.call_id == call_id and existing.cseq >= cseq > 0:
                 raise _Refused(500, "Out Of Order")  # RFC 3261 10.3 step 7
         for binding in doomed:
-            events.append(self._remove(key, binding, UNREGISTER_EVENT, request))
+            self._collect(events, self._remove(key, binding, UNREGISTER_EVENT, request))
         now = self.clock()
         to_display = request.to_addr.display
         for contact, expires, uri in wanted:
             existing = bindings.get(uri)
             if expires == 0:
                 if existing is not None:
-                    events.append(self._remove(key, existing, UNREGISTER_EVENT, request))
+                    self._collect(events, self._remove(key, existing, UNREGISTER_EVENT, request))
                 continue
             nat = detect_nat(contact.uri, source)
             display = (
@@ -423,21 +434,34 @@ class Registrar:
             )
             bindings[uri] = binding
             self._stage(record)
-            events.append(self._event(REGISTER_EVENT, binding, request))
+            if self._wants(REGISTER_EVENT):
+                events.append(self._event(REGISTER_EVENT, binding, request))
         if bindings:
             self._aors[key] = bindings  # _remove() drops an emptied entry on the way
         else:
             self._aors.pop(key, None)
         return events
 
-    def _remove(self, key: tuple[str, str], binding: Binding, name: str, request: Request | None) -> Event:
+    def _remove(
+        self, key: tuple[str, str], binding: Binding, name: str, request: Request | None
+    ) -> Event | None:
+        """Drop a binding; returns its event, or None when nobody listens for it."""
         bindings = self._aors.get(key)
         if bindings is not None:
             bindings.pop(binding.uri, None)
             if not bindings:
                 del self._aors[key]
         self._stage(binding.record, delete=True)
-        return self._event(name, binding, request)
+        return self._event(name, binding, request) if self._wants(name) else None
+
+    @staticmethod
+    def _collect(events: list[Event], event: Event | None) -> None:
+        if event is not None:
+            events.append(event)
+
+    def _wants(self, name: str) -> bool:
+        """Is an event worth building?  Not without a bus, nor when nobody listens for it."""
+        return self.fire is not None and (self.wanted is None or self.wanted("CUSTOM", name))
 
     # ---- events ---------------------------------------------------------------------------------
 
@@ -481,8 +505,8 @@ class Registrar:
             headers["expires"] = "0"
         return Event.create("CUSTOM", name, **headers)
 
-    def _fire(self, event: Event) -> None:
-        if self.fire is not None:
+    def _fire(self, event: Event | None) -> None:
+        if self.fire is not None and event is not None:
             self.fire(event)
 
     # ---- lookups ----------------------------------------------------------------------------------

@@ -88,7 +88,14 @@ def _unescape(text: str) -> str:
 
 
 def _escape(text: str, safe: str) -> str:
+    # Nearly every component is plain already; `quote` is only needed for the rest.
+    if _PLAIN_RE.fullmatch(text) is not None:
+        return text
     return quote(text, safe=safe, errors="surrogateescape")
+
+
+# Characters left as they are by every `_SAFE_*` set (and by `quote` itself).
+_PLAIN_RE = re.compile(r"[A-Za-z0-9\-_.~]*")
 
 
 def get_param(params: ParamList, name: str) -> str | None:

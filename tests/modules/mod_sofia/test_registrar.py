@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import types
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -10,11 +11,18 @@ from pathlib import Path
 import pytest
 
 from modules.mod_sofia.profile import ProfileSettings, SofiaProfile
-from modules.mod_sofia.registrar import detect_nat, fs_contact, original_uri, split_fs_path
+from modules.mod_sofia.registrar import (
+    Binding,
+    Registrar,
+    detect_nat,
+    fs_contact,
+    original_uri,
+    split_fs_path,
+)
 from modules.mod_sofia.transaction import TimerConfig
 from modules.mod_sofia.tu import Source
 from modules.mod_sofia.uri import URI, NameAddr
-from switchcore.events import Event
+from switchcore.events import Event, EventBus
 from switchcore.store import Store
 
 from .sofia_harness import LOOPBACK, FakeDirectory, SipClient
@@ -39,13 +47,16 @@ async def running() -> AsyncIterator[Callable[..., object]]:
     profiles: list[SofiaProfile] = []
 
     async def start(
-        settings: ProfileSettings = SETTINGS, store: Store | None = None, events: list[Event] | None = None
+        settings: ProfileSettings = SETTINGS,
+        store: Store | None = None,
+        events: list[Event] | None = None,
+        fire: Callable[[Event], None] | None = None,
     ) -> SofiaProfile:
         profile = SofiaProfile(
             settings,
             directory=lambda: FakeDirectory(),
             store=lambda: store,
-            fire=events.append if events is not None else None,
+            fire=events.append if events is not None else fire,
             node="test-node",
         )
         await profile.start()
@@ -94,6 +105,31 @@ async def test_register_is_challenged_then_bound_with_contact_expires_and_date(r
         "username": "1000",
     }
     assert event.get("network-port") == str(client.port) and event.get("user-agent") == "sofia-test"
+    client.close()
+
+
+async def test_register_events_are_built_only_while_someone_listens(running: Callable) -> None:
+    bus = EventBus()
+    built: list[str] = []
+    real_event = Registrar._event
+
+    def counting_event(self: Registrar, name: str, binding: Binding, request: object) -> Event:
+        built.append(name)
+        return real_event(self, name, binding, request)  # type: ignore[arg-type]
+
+    profile = await running(fire=bus.fire)
+    profile.registrar._event = types.MethodType(counting_event, profile.registrar)  # type: ignore[method-assign]
+    client = await client_for(profile)
+    _, ok = await client.register_with_auth("1000", "1234")
+    assert ok.status == 200 and built == []  # nobody listens: bound, no event built
+    heard: list[Event] = []
+    bus.listen(heard.append, wants=lambda name, subclass: subclass == "sofia::register")
+    _, ok = await client.register_with_auth("1000", "1234", expires=120)
+    assert ok.status == 200 and built == ["sofia::register"]
+    assert [e.subclass for e in heard] == ["sofia::register"] and heard[0].get("expires") == "120"
+    _, gone = await client.register_with_auth("1000", "1234", expires=0)
+    assert gone.status == 200 and built == ["sofia::register"]  # nobody wants sofia::unregister
+    assert await profile.contacts("1000", LOOPBACK) == []
     client.close()
 
 

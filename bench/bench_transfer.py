@@ -3,7 +3,7 @@
 Run:  python3 bench/bench_transfer.py [--quick]
 
 Ports (this work area's): switch SIP 16290 (internal) / 16291 (external), ESL 16292, Verto 16293,
-sipp 16294 (media 43960), switch RTP 43500-43799.  The machine is shared, so absolute figures move
+sipp 16294 (media 43960), switch RTP 43800-43959.  The machine is shared, so absolute figures move
 between runs; the ratios are what to read.
 
 1. Delayed offer through sipp: the switch's CPU time per call (its own process, /proc/<pid>/stat)
@@ -47,7 +47,7 @@ SWITCH_VARS = {
 }
 SWITCH = 16291  # external profile: context public, no auth-calls
 UAC, UAC_MEDIA = 16294, 43960
-SWITCH_RTP = (43500, 43799)
+SWITCH_RTP = (43800, 43959)
 ANSWER = "7100"
 
 EXTENSION = f"""

@@ -2,7 +2,7 @@
 and a PCMU RTP stream that sends a tone and keeps what it hears.
 
 - `boot_switch(tmp_path)`: the real switch on a copy of this area's conf with the transfer test
-  ports (SIP 16230-16239, switch RTP 43500-43799), where the external profile (no auth) routes
+  ports (SIP 16230-16239, switch RTP 43500-43699; phones SIP 16240-16279, RTP 43700-43799), where the external profile (no auth) routes
   `162xx` to `sofia/external/162xx@127.0.0.1:162xx`, i.e. a destination number is the SIP port of
   the phone that answers it.
 - `RawPhone`: `call()`, `answer()`, in-dialog requests (`request()`), REFER, and a log of what
@@ -42,8 +42,8 @@ from tests.peers.ports import PortAllocator
 from .sofia_harness import ROOT, make_conf
 
 LOOPBACK = "127.0.0.1"
-PORTS = PortAllocator(sip=(16230, 16279), rtp=(43800, 43999), ctrl=(16230, 16239))
-SWITCH_PORTS = PortAllocator(sip=(16230, 16239), rtp=(43500, 43799), ctrl=(16230, 16239))
+PORTS = PortAllocator(sip=(16240, 16279), rtp=(43700, 43799), ctrl=(16240, 16249))
+SWITCH_PORTS = PortAllocator(sip=(16230, 16239), rtp=(43500, 43699), ctrl=(16230, 16239))
 
 ROUTE_TO_PORT = """
     <extension name="to_the_phone_on_that_port">
@@ -70,7 +70,7 @@ async def boot_switch(tmp_path: Path, extra_extensions: str = "") -> AsyncIterat
     switch_conf = conf / "autoload_configs" / "switch.conf.xml"
     rtp = SWITCH_PORTS.rtp(2)
     settings = (
-        f'    <param name="rtp-start-port" value="{rtp}"/>\n    <param name="rtp-end-port" value="43799"/>\n'
+        f'    <param name="rtp-start-port" value="{rtp}"/>\n    <param name="rtp-end-port" value="43699"/>\n'
     )
     switch_conf.write_text(switch_conf.read_text().replace("  <settings>\n", "  <settings>\n" + settings, 1))
     switch = Switch(conf_dir=conf, data_dir=tmp_path / "data", sounds_dir=ROOT / "sounds")

@@ -190,3 +190,41 @@ async def test_invite_replacing_a_call_that_talks_to_an_application_is_refused(r
     refused = await c.response(leg.invite.call_id, "INVITE")
     assert refused.status == 503
     assert not leg_of(switch, echo.invite.call_id).hungup
+
+
+async def test_transferor_who_was_called_hands_its_caller_over_to_the_party_it_called(rig: Rig) -> None:
+    # B called A, so B's own leg runs the bridge; A consults C and transfers B there.
+    switch, a, b, c = rig
+    ba, a_leg = await connect(b, a)
+    ac, c_leg = await connect(a, c)
+    b_side = leg_of(switch, ba.invite.call_id)  # B's inbound leg, running `bridge`
+    c_side = leg_of(switch, ac.invite.call_id).partner
+    assert c_side is not None
+    refer_to = f"<sip:{c.user}@127.0.0.1?Replaces={escaped(replaces_of(ac))}>"
+
+    accepted = await a.request(a_leg, "REFER", headers=[("Refer-To", refer_to)])
+
+    assert accepted.status == 202
+    await asyncio.wait_for(a_leg.ended.wait(), 10)
+    await asyncio.wait_for(ac.ended.wait(), 10)
+    assert a.notifies(a_leg) == ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"]
+    await wait_until(lambda: b_side.partner is c_side, what="B bridged to C")
+    await hears(b, 1400)
+    await hears(c, 1000)
+    assert not ba.ended.is_set() and not c_leg.ended.is_set()
+
+
+async def test_invite_replacing_the_switchs_call_to_a_phone_takes_that_phones_place(rig: Rig) -> None:
+    # A called B; C replaces B (the dialog between the switch and B): A talks to C, B gets the BYE.
+    switch, a, b, c = rig
+    ab, b_leg = await connect(a, b)
+    a_side = leg_of(switch, ab.invite.call_id)  # A's inbound leg, running `bridge`
+
+    cn = await c.call("anything", headers=[("Replaces", replaces_of(b_leg))])
+
+    await asyncio.wait_for(b_leg.ended.wait(), 10)
+    n = leg_of(switch, cn.invite.call_id)
+    await wait_until(lambda: a_side.partner is n, what="A bridged to the new call")
+    await hears(a, 1400)
+    await hears(c, 600)
+    assert not ab.ended.is_set()

@@ -164,6 +164,29 @@ def audio_codecs(sdp: str) -> list[tuple[int, str, int]]:
     return [(pt, *maps[pt]) for pt in order if pt in maps]
 
 
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+_EXTMAP = re.compile(r"^a=extmap:(\d+)(?:/\S+)? (\S+)", re.IGNORECASE)
+
+
+def mid_extension_id(sdp: str) -> tuple[int, str] | None:
+    """(extension id, MID) when the first audio m-line negotiated the RFC 8843 15.2 MID extension."""
+    in_audio = False
+    ext_id: int | None = None
+    mid: str | None = None
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            if in_audio:
+                break
+            in_audio = line[2:].startswith("audio ")
+        elif in_audio:
+            match = _EXTMAP.match(line)
+            if match is not None and match.group(2) == MID_URI:
+                ext_id = int(match.group(1))
+            elif line.startswith("a=mid:"):
+                mid = line[6:].strip()
+    return (ext_id, mid) if ext_id is not None and mid else None
+
+
 def telephone_event_pts(*sdps: str) -> frozenset[int]:
     return frozenset(pt for sdp in sdps for pt, name, _ in audio_codecs(sdp) if name == "TELEPHONE-EVENT")
 

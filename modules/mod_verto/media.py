@@ -5,21 +5,20 @@ SDP travels inside the JSON-RPC messages (`verto.invite`, `verto.answer`,
 `verto.media`, `verto.attach`), and the audio meets the core as L16 at the
 channel's rate (48 kHz for Opus, 8 kHz for PCMU/PCMA).
 
-aiortc does the transport (ICE, DTLS, SRTP, RTCP); the audio itself takes the
-switch's own path, as a SIP leg's does.  Received RTP is taken off aiortc's
-receive path before its jitter buffer and decoder thread: the payloads go into
-the core's `JitterBuffer` and are decoded with the registry's codec (mod_opus,
-the built-in G.711) when the session reads.  What the session writes is
-encoded the same way and handed to aiortc's sender as ready payloads (its
-`pack` path), or passed through untouched when the frame already carries a
-payload of our codec (echo, or a bridge to another Opus leg).  That keeps one
-call's media in the event loop, without a thread hop per frame.
+aiortc sets the call up (ICE, DTLS-SRTP keys, the SDP) and keeps ICE consent,
+DTLS and RTCP timing; the RTP itself takes a short path once DTLS is connected
+(srtp_path.py): received packets are unprotected straight off the ICE socket
+into the core's `JitterBuffer`, and decoded with the registry's codec
+(mod_opus, the built-in G.711) when the session reads.  What the session writes
+is encoded the same way, or passed through untouched when the frame already
+carries a payload of our codec (echo, or a bridge to another Opus leg), and
+leaves at once: header, protect, sendto.  aiortc's sender holds a track that
+never yields a frame; its receiver sees no packet.
 
 Timing: the switch's media clock paces both directions.  `read_frame` waits
 for a tick and decodes one 20 ms packet (concealing a lost one, silence before
-the first), and the track aiortc sends from (`SwitchTrack.recv`) also waits for
-a tick and takes the next payload the session wrote (comfort silence when there
-is none).
+the first); a written frame is sent when it is written, and a call that wrote
+nothing during a tick sends its codec's silence (silence.py).
 
 DTMF: RFC 4733 telephone-event packets are taken off the same receive path and
 fed to the core's `DtmfReceiver`; `verto.info` digits arrive through calls.py.
@@ -29,10 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -41,6 +38,7 @@ import numpy as np
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
+    RTCDtlsTransport,
     RTCPeerConnection,
     RTCRtpSender,
     RTCRtpTransceiver,
@@ -49,19 +47,37 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 
 from switchcore.causes import HangupCause
-from switchcore.media.clock import ClockStopped, MediaClock
+from switchcore.media.clock import MediaClock
 from switchcore.media.codec import CodecSpec, Decoder, Encoder
 from switchcore.media.convert import FrameConverter
 from switchcore.media.frame import Encoded, Frame, FrameFlag
 from switchcore.media.jitter import JitterBuffer
-from switchcore.media.rtp import DtmfReceiver, RtpError, RtpPacket
+from switchcore.media.rtp import DtmfReceiver, RtcpRrPacket, RtcpSrPacket, RtpError, RtpPacket
 from switchcore.media.sources import FrameSource, SourceError
 
-from .ice import TELEPHONE_EVENT, announce_address, audio_codecs, filter_candidates, first_codec
+from .aiortc_adapter import (
+    AdapterError,
+    deliver_rtcp,
+    deliver_rtp,
+    divert_receiver,
+    nominated_pair,
+    replace_sender_rtcp,
+    sender_ssrc,
+    srtp_sessions,
+)
+from .ice import (
+    TELEPHONE_EVENT,
+    announce_address,
+    audio_codecs,
+    filter_candidates,
+    first_codec,
+    mid_extension_id,
+)
+from .silence import SilenceFill
+from .srtp_path import SrtpPath, attach, mid_extension
 
 log = logging.getLogger("mod_verto.media")
 
-OUTBOX_FRAMES = 8  # 160 ms of what we send, at most
 CODEC_RATES = {"OPUS": 48000, "PCMU": 8000, "PCMA": 8000}
 CodecFinder = Callable[[str, int], CodecSpec | None]
 
@@ -93,60 +109,25 @@ def _preferences(codecs: tuple[str, ...]) -> list[Any]:
     return wanted
 
 
-@dataclass(frozen=True, slots=True)
-class OutPacket:
-    """One encoded payload for aiortc's sender, which packs it as is (`bytes(p)`, `p.pts`, `p.time_base`)."""
-
-    payload: bytes
-    pts: int
-    time_base: fractions.Fraction
-
-    def __bytes__(self) -> bytes:
-        return self.payload
-
-
-class SwitchTrack(MediaStreamTrack):
-    """The audio we send the browser: one payload per clock tick, what the session wrote or silence."""
+class SenderTrack(MediaStreamTrack):
+    """The track aiortc's sender holds: it never yields a frame, as our RTP leaves through
+    srtp_path (aiortc still wants a track, for the SDP and to run its RTCP timer).
+    `frames_sent` counts the packets the call sent."""
 
     kind = "audio"
 
-    def __init__(self, clock: MediaClock) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.clock = clock
-        self.queue: deque[bytes] = deque(maxlen=OUTBOX_FRAMES)
-        self.silence = b""
-        self._step = 960
-        self._time_base = fractions.Fraction(1, 48000)
-        self._pts = 0
-        self._ready = asyncio.Event()
         self.frames_sent = 0
+        self._stopped = asyncio.Event()
 
-    def set_codec(self, clock_rate: int, silence: bytes) -> None:
-        """Start (or switch) to a codec: 20 ms steps of its RTP clock, and its silence payload."""
-        self._step = clock_rate // 50
-        self._time_base = fractions.Fraction(1, clock_rate)
-        self.silence = silence
-        self.queue.clear()
-        self._ready.set()
+    async def recv(self) -> Any:
+        await self._stopped.wait()
+        raise MediaStreamError
 
-    def push(self, payload: bytes) -> None:
-        self.queue.append(payload)
-
-    async def recv(self) -> OutPacket:  # type: ignore[override]
-        if self.readyState != "live":
-            raise MediaStreamError
-        try:
-            if not self._ready.is_set():
-                await self._ready.wait()
-            await self.clock.tick()
-        except ClockStopped:
-            self.stop()
-            raise MediaStreamError from None
-        payload = self.queue.popleft() if self.queue else self.silence
-        packet = OutPacket(payload, self._pts, self._time_base)
-        self._pts += self._step
-        self.frames_sent += 1
-        return packet
+    def stop(self) -> None:
+        super().stop()
+        self._stopped.set()
 
 
 class VertoMedia:
@@ -166,8 +147,14 @@ class VertoMedia:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.codec = self.policy.codecs[0]
         self.rate = CODEC_RATES[self.codec]
-        self.track = SwitchTrack(clock)
+        self.track = SenderTrack()
         self.transceiver: RTCRtpTransceiver | None = None
+        self.path: SrtpPath | None = None
+        self._dtls: RTCDtlsTransport | None = None
+        self._send_pt = 0
+        self._clock_rate = 48000
+        self._silence = b""
+        self._extension = b""
         self.local_sdp = ""
         self.remote_sdp = ""
         self.frames_in = 0
@@ -194,6 +181,7 @@ class VertoMedia:
     def _add_transceiver(self) -> RTCRtpTransceiver:
         transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
         transceiver.setCodecPreferences(_preferences(self.policy.codecs))
+        replace_sender_rtcp(transceiver.sender, self._send_rtcp)
         self.transceiver = transceiver
         return transceiver
 
@@ -255,51 +243,138 @@ class VertoMedia:
             for pt, name, rate in audio_codecs(sdp):
                 if name == "TELEPHONE-EVENT" and pt not in self._dtmf:
                     self._dtmf[pt] = DtmfReceiver(rate)
-        self.track.set_codec(spec.clock_rate, self._encoder.encode(np.zeros(self._samples, dtype=np.int16)))
+        self._send_pt = next(pt for pt, name, _ in audio_codecs(answer_sdp) if name == spec.name)
+        self._clock_rate = spec.clock_rate
+        self._silence = self._encoder.encode(np.zeros(self._samples, dtype=np.int16))
+        extension = mid_extension_id(answer_sdp)
+        self._extension = mid_extension(*extension) if extension is not None else b""
+        if self.path is not None:  # a new answer on a running path: its codec from now on
+            self.path.payload_type, self.path.clock_rate = self._send_pt, self._clock_rate
+            self.path.step = self._clock_rate // 50
         self._intercept()
+        self._watch_dtls()
+
+    # ---- the short RTP path (srtp_path.py) ---------------------------------------------------
+
+    def _watch_dtls(self) -> None:
+        """Open the path when DTLS connects (its SRTP keys exist from then), close it when DTLS ends."""
+        if self.transceiver is None:
+            return
+        dtls = self.transceiver.sender.transport
+        if dtls is self._dtls:
+            return
+        self._dtls = dtls
+        dtls.on("statechange", self._on_dtls_state)
+        self._on_dtls_state()
+
+    def _on_dtls_state(self) -> None:
+        dtls = self._dtls
+        if dtls is None:
+            return
+        if dtls.state == "connected":
+            self._open_path(dtls)
+        elif dtls.state in ("closed", "failed") and self.path is not None:
+            self.path.close()
+            SilenceFill.leave(self.clock, self)
+
+    def _open_path(self, dtls: RTCDtlsTransport) -> None:
+        if self._closed or self.path is not None or self.transceiver is None:
+            return
+        try:
+            rx, tx = srtp_sessions(dtls)
+            transport, address = nominated_pair(dtls)
+            ssrc = sender_ssrc(self.transceiver.sender)
+        except AdapterError as exc:
+            log.error("no media path (%s): aiortc is not the version mod_verto expects", exc)
+            return
+
+        def send(data: bytes) -> None:
+            transport.sendto(data, address)
+
+        self.path = SrtpPath(
+            rx,
+            tx,
+            send,
+            ssrc,
+            self._send_pt,
+            self._clock_rate,
+            self._on_path_rtp,
+            self._on_path_rtcp,
+            self._extension,
+        )
+        attach(transport, self.path)
+        SilenceFill.join(self.clock, self)
+
+    def _on_path_rtp(self, packet: RtpPacket, plain: bytes) -> None:
+        if not self._on_rtp(packet) and self._dtls is not None:
+            # Not ours (another payload type): aiortc's receive path, as before.
+            self._spawn(deliver_rtp(self._dtls, plain, int(time.time() * 1000)))
+
+    def _on_path_rtcp(self, plain: bytes) -> None:
+        if self._dtls is not None:
+            self._spawn(deliver_rtcp(self._dtls, plain))
+
+    async def _send_rtcp(self, packets: list[Any]) -> None:
+        """aiortc's sender reports (SR + SDES, or BYE at the end): sent with our SR in front."""
+        path = self.path
+        if path is None or path.closed:
+            return
+        rest = b"".join(bytes(p) for p in packets if not isinstance(p, (RtcpSrPacket, RtcpRrPacket)))
+        path.send_rtcp(path.report(time.monotonic(), time.time()) + rest)
+
+    @property
+    def packets_sent(self) -> int:
+        return self.track.frames_sent
+
+    def send_silence(self) -> None:
+        self._send(self._silence)
+
+    def _send(self, payload: bytes) -> None:
+        path = self.path
+        if path is not None and not path.closed:
+            path.send_audio(payload, time.monotonic())
+            self.track.frames_sent += 1
 
     def _intercept(self) -> None:
-        """Take our codec's and telephone-event packets off aiortc's receive path (its jitter buffer
-        and decoder thread never see them); anything else goes on as before."""
+        """Packets that still come through aiortc's receive path (none once the short path is open)
+        are handled the same way: ours never reach its jitter buffer and decoder thread."""
         transceiver = self.transceiver
         if transceiver is None or self._intercepting:
             return
         self._intercepting = True
-        receiver = transceiver.receiver
-        original = receiver._handle_rtp_packet
+        original = None
 
         async def handle(packet: Any, arrival_time_ms: int) -> None:
-            pt = packet.payload_type
-            if pt in self._audio_pts:
-                self._on_audio_packet(packet)
-            elif pt in self._dtmf:
-                self._on_event_packet(self._dtmf[pt], packet)
-            else:
+            ours = RtpPacket(
+                packet.payload_type,
+                packet.sequence_number,
+                packet.timestamp,
+                packet.ssrc,
+                packet.payload,
+                bool(packet.marker),
+            )
+            if not self._on_rtp(ours) and original is not None:
                 await original(packet, arrival_time_ms)
 
-        receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+        original = divert_receiver(transceiver.receiver, handle)
 
-    def _on_audio_packet(self, packet: Any) -> None:
-        jitter = self._jitter
-        if jitter is None or self._closed:
-            return
-        ours = RtpPacket(
-            packet.payload_type, packet.sequence_number, packet.timestamp, packet.ssrc, packet.payload
-        )
-        if jitter.push(ours, time.monotonic()):
-            self.frames_in += 1
+    def _on_rtp(self, packet: RtpPacket) -> bool:
+        """Our codec into the jitter buffer, telephone-events to DTMF; False for anything else."""
+        pt = packet.payload_type
+        if pt in self._audio_pts:
+            jitter = self._jitter
+            if jitter is not None and not self._closed and jitter.push(packet, time.monotonic()):
+                self.frames_in += 1
+            return True
+        dtmf = self._dtmf.get(pt)
+        if dtmf is None:
+            return False
+        self._on_event_packet(dtmf, packet)
+        return True
 
-    def _on_event_packet(self, dtmf: DtmfReceiver, packet: Any) -> None:
-        ours = RtpPacket(
-            packet.payload_type,
-            packet.sequence_number,
-            packet.timestamp,
-            packet.ssrc,
-            packet.payload,
-            packet.marker,
-        )
+    def _on_event_packet(self, dtmf: DtmfReceiver, packet: RtpPacket) -> None:
         try:
-            digits = dtmf.receive(ours, time.monotonic())
+            digits = dtmf.receive(packet, time.monotonic())
         except (RtpError, ValueError):
             return
         for digit in digits:
@@ -361,7 +436,7 @@ class VertoMedia:
             and len(frame.samples) == self._samples
         ):
             self.passthrough_frames += 1
-            self.track.push(encoded.payload)
+            self._send(encoded.payload)
             return
         if frame.rate != self.rate or frame.channels != 1:
             key = (frame.rate * 10 + frame.channels, self.rate)
@@ -372,7 +447,7 @@ class VertoMedia:
         if len(frame.samples) != self._samples:
             return  # not 20 ms: the core always writes 20 ms frames
         self.frames_out += 1
-        self.track.push(encoder.encode(frame.samples))
+        self._send(encoder.encode(frame.samples))
 
     @property
     def connection_state(self) -> str:
@@ -382,11 +457,14 @@ class VertoMedia:
         if self._closed:
             return
         self._closed = True
+        SilenceFill.leave(self.clock, self)
         self.track.stop()
         for task in list(self._tasks):
             task.cancel()
         with contextlib.suppress(Exception):
-            await self.pc.close()
+            await self.pc.close()  # aiortc's sender ends with an RTCP BYE, still through the path
+        if self.path is not None:
+            self.path.close()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=1.0)
 

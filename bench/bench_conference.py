@@ -47,6 +47,7 @@ import timeit
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -391,16 +392,30 @@ async def stepped_room(
     )
 
 
-def bench_stepped(ticks: int, sizes: list[int], use_uvloop: bool) -> None:
+def best_of(
+    runner: Callable[[Any], SteppedRun],
+    repeat: int,
+    members: int,
+    talkers: int | None,
+    ticks: int,
+    codec: str = "PCMU",
+    share: bool = True,
+) -> SteppedRun:
+    """The cheapest of `repeat` stepped runs: other processes on a shared machine only ever add CPU."""
+    runs = [runner(stepped_room(members, talkers, ticks, codec, share)) for _ in range(repeat)]
+    return min(runs, key=lambda run: run.ms)
+
+
+def bench_stepped(ticks: int, sizes: list[int], use_uvloop: bool, repeat: int) -> None:
     loop_name = "uvloop" if use_uvloop else "asyncio"
     print(
-        f"\n2a. CPU per tick of a whole G.711 room, clock stepped ({loop_name}, {ticks} ticks; budget 20 ms; PCMU decoded per member, the mix encoded once for the listeners and once per talker)"
+        f"\n2a. CPU per tick of a whole G.711 room, clock stepped ({loop_name}, best of {repeat} x {ticks} ticks; budget 20 ms; PCMU decoded per member, the mix encoded once for the listeners and once per talker)"
     )
     runner = _uvloop_run_ms if use_uvloop else asyncio.run
     for label, talkers in (("3 talkers, the rest quiet", 3), ("everyone talking", None)):
         largest, per_member = 0, 0.0
         for members in sizes:
-            ms = runner(stepped_room(members, talkers, ticks)).ms
+            ms = best_of(runner, repeat, members, talkers, ticks).ms
             per_member = 1000.0 * ms / members
             fits = ms < REAL_TIME_CPU * FRAME_US / 1000.0
             largest = members if fits else largest
@@ -526,12 +541,18 @@ def opus_costs(number: int) -> tuple[float, float]:
 
 
 def bench_opus(
-    ticks: int, sizes: list[int], brute_sizes: list[int], number: int, use_uvloop: bool, wall_seconds: float
+    ticks: int,
+    sizes: list[int],
+    brute_sizes: list[int],
+    number: int,
+    use_uvloop: bool,
+    wall_seconds: float,
+    repeat: int,
 ) -> None:
     loop_name = "uvloop" if use_uvloop else "asyncio"
     runner = _uvloop_run_ms if use_uvloop else asyncio.run
     print(
-        f"\n4. An Opus room at 48 kHz, clock stepped ({loop_name}, {ticks} ticks; budget 20 ms; 3 talkers,"
+        f"\n4. An Opus room at 48 kHz, clock stepped ({loop_name}, best of {repeat} x {ticks} ticks; budget 20 ms; 3 talkers,"
         " the rest faint noise; every member decodes one Opus packet per tick)"
     )
     enc_us, dec_us = opus_costs(number)
@@ -541,14 +562,14 @@ def bench_opus(
         f"    codec-only brute force (decode + encode per member, nothing else): "
         f"{int(budget_ms * 1000 / (enc_us + dec_us))} members in {REAL_TIME_CPU:.0%} of a core"
     )
-    g711 = runner(stepped_room(300, 3, ticks, "PCMU"))
+    g711 = best_of(runner, repeat, 300, 3, ticks, "PCMU")
     print(
         f"    reference, G.711 room of 300 (same run, shared encoding): {g711.ms:6.2f} ms per tick"
         f" ({100 * g711.ms / 20:5.1f} % of a core, {1000 * g711.ms / 300:5.1f} us per member)"
     )
     brute_per_member = 0.0
     for members in brute_sizes:
-        run = runner(stepped_room(members, 3, ticks, "OPUS", share=False))
+        run = best_of(runner, repeat, members, 3, ticks, "OPUS", share=False)
         brute_per_member = 1000.0 * run.ms / members
         fits = run.ms < budget_ms
         print(
@@ -560,7 +581,7 @@ def bench_opus(
         print(f"    brute force, linear estimate: {int(budget_ms * 1000 / brute_per_member)} members")
     largest, per_member = 0, 0.0
     for members in sizes:
-        run = runner(stepped_room(members, 3, ticks, "OPUS"))
+        run = best_of(runner, repeat, members, 3, ticks, "OPUS")
         per_member = 1000.0 * run.ms / members
         fits = run.ms < budget_ms and run.frames_out >= 0.999
         largest = members if fits else largest
@@ -612,16 +633,19 @@ def main() -> None:
     print(f"CPU: {cpu_model()} x{os.cpu_count()}, load average {load[0]:.2f}")
     started = time.perf_counter()
     ticks = 100 if args.quick else 250
+    stepped_repeat = 1 if args.quick else 3
     if not args.only_opus:
         bench_tick(number, repeat)
         bench_pipeline(number, repeat)
         sizes = [int(s) for s in args.sizes.split(",")]
-        bench_stepped(ticks, sizes, args.uvloop)
+        bench_stepped(ticks, sizes, args.uvloop, stepped_repeat)
         if not args.no_wall:
             bench_room(seconds, sizes, args.uvloop)
     opus_sizes = [int(s) for s in args.opus_sizes.split(",")]
     brute_sizes = [int(s) for s in args.brute_sizes.split(",") if s]
-    bench_opus(ticks, opus_sizes, brute_sizes, number, args.uvloop, 0.0 if args.no_wall else seconds)
+    bench_opus(
+        ticks, opus_sizes, brute_sizes, number, args.uvloop, 0.0 if args.no_wall else seconds, stepped_repeat
+    )
     print(f"\n(took {time.perf_counter() - started:.1f} s)")
 
 

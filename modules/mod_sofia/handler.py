@@ -312,7 +312,7 @@ class SofiaCallHandler:
             replaces = Replaces.parse(incoming.request.get("Replaces") or "")
         except ReplacesError as exc:
             await incoming.respond(
-                400, "Bad Replaces Header", [("Warning", f'399 switchcore "{exc.reason}"')]
+                400, "Bad Replaces Header", [("Warning", f'399 switchcore "{in_dialog.quoted(exc)}"')]
             )
             return ""
         found = self.find_replaced(replaces)

@@ -84,6 +84,7 @@ async def test_refer_with_replaces_bridges_the_far_legs_and_ends_the_transferors
     a1, a2 = leg_of(switch, ab.invite.call_id), leg_of(switch, ac.invite.call_id)
     b_side, c_side = a1.partner, a2.partner
     assert b_side is not None and c_side is not None
+    events = custom_events(switch)
 
     refer_to = f"<sip:{c.user}@127.0.0.1?Replaces={escaped(replaces_of(ac))}>"
     accepted = await a.request(ab, "REFER", headers=[("Refer-To", refer_to), ("Referred-By", a.contact)])
@@ -101,6 +102,11 @@ async def test_refer_with_replaces_bridges_the_far_legs_and_ends_the_transferors
     assert "att_xfer" in b_side.variables["transfer_history"]
     assert c_side.variables["transfer_history"] == b_side.variables["transfer_history"]
     assert a1.variables.get("transfer_disposition") == "replaced"
+    fired = {e.headers.get("Event-Subclass"): e.headers for e in events}
+    assert fired["sofia::transferor"]["Unique-ID"] == a1.uuid
+    assert fired["sofia::transferor"]["att_xfer_destination_peer_uuid"] == c_side.uuid
+    assert fired["sofia::transferee"]["Unique-ID"] == b_side.uuid
+    assert fired["sofia::replaced"]["Unique-ID"] == a2.uuid
 
     # One side hangs up: the other follows, with the cause it was given.
     await b.request(b_leg, "BYE")

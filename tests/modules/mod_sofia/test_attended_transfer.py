@@ -234,3 +234,19 @@ async def test_invite_replacing_the_switchs_call_to_a_phone_takes_that_phones_pl
     await hears(a, 1400)
     await hears(c, 600)
     assert not ab.ended.is_set()
+
+
+async def test_refer_with_replaces_when_a_call_is_not_bridged_fails_in_the_notify_and_keeps_both(
+    rig: Rig,
+) -> None:
+    switch, a, _, c = rig
+    echo = await a.call("9196")  # A talks to the switch's echo: no far leg to hand over
+    ac, c_leg = await connect(a, c)
+    refer_to = f"<sip:{c.user}@127.0.0.1?Replaces={escaped(replaces_of(ac))}>"
+    accepted = await a.request(echo, "REFER", headers=[("Refer-To", refer_to)])
+    assert accepted.status == 202
+    await wait_until(lambda: len(a.notifies(echo)) == 2, what="two NOTIFYs")
+    assert a.notifies(echo) == ["SIP/2.0 100 Trying", "SIP/2.0 503 Service Unavailable"]
+    assert not leg_of(switch, echo.invite.call_id).hungup
+    assert leg_of(switch, ac.invite.call_id).partner is not None
+    assert not echo.ended.is_set() and not ac.ended.is_set() and not c_leg.ended.is_set()

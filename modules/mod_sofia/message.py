@@ -85,6 +85,10 @@ class Message:
         found = self._index().get(header_key(name))
         return found[0].value if found else default
 
+    def headers_named(self, key: str) -> list[Header]:
+        """The header lines of lookup key `key` (lower case, compact forms expanded), in order."""
+        return self._index().get(key, [])
+
     def _first(self, key: str) -> str | None:
         """`get` for a lookup key already in canonical form (the typed accessors' own)."""
         found = self._index().get(key)

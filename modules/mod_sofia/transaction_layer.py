@@ -72,29 +72,28 @@ def stamp_via(request: Request, source: Address) -> Request:
     """RFC 3261 18.2.1 and RFC 3581 4: note where the request really came from in its
     top Via (`received` when the sent-by host differs, `rport` filled in)."""
     via = request.top_via
-    changed = via
-    if via.host.strip("[]").lower() != source[0].lower():
-        changed = changed.with_param("received", source[0])
-    if via.wants_rport:
-        changed = changed.with_param("received", source[0]).with_param("rport", str(source[1]))
-    if changed is via:
+    wants_rport = via.wants_rport
+    if not wants_rport and via.host.strip("[]").lower() == source[0].lower():
         return request
-    values = split_list(request.get_all("Via")[0])
-    value = ", ".join([str(changed), *values[1:]])
-    out: list[Header] = []
-    done = False
-    for header in request.headers:
-        if header.key == "via" and not done:
-            out.append(Header(header.key, header.name, value, None))
-            done = True
-        else:
-            out.append(header)
+    changed = via.with_param("received", source[0])
+    if wants_rport:
+        changed = changed.with_param("rport", str(source[1]))
+    first = request.headers_named("via")[0]
+    values = split_list(first.value)
+    value = str(changed) if len(values) == 1 else ", ".join([str(changed), *values[1:]])
+    stamped_first = Header(first.key, first.name, value, None)
+    out = tuple(stamped_first if header is first else header for header in request.headers)
     stamped = Request(
-        method=request.method, uri=request.uri, version=request.version, headers=tuple(out), body=request.body
+        method=request.method, uri=request.uri, version=request.version, headers=out, body=request.body
     )
-    # Keep what was parsed already; only the Via views change.
-    stamped._cache.update((k, v) for k, v in request._cache.items() if k not in ("via", "topvia", "#index"))
-    stamped._cache["topvia"] = changed
+    # Keep what was parsed already; only the Via views change (and the index's Via lines).
+    cache = stamped._cache
+    cache.update(request._cache)
+    cache.pop("via", None)
+    cache["topvia"] = changed
+    index = cache.get("#index")
+    if index is not None:
+        cache["#index"] = {**index, "via": [stamped_first, *index["via"][1:]]}
     return stamped
 
 

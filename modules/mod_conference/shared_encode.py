@@ -21,11 +21,15 @@ what it writes).
 Switching streams.  A member who starts talking leaves the shared stream for
 its channel's own encoder, and comes back when it stops; its RTP numbering does
 not change (the endpoint owns it), but the codec bitstream now comes from
-another encoder.  Opus packets decode on their own (RFC 6716 4: a decoder
-resynchronises on any packet; the predictors settle within a frame), so the far
-end hears at most a click at the switch, as with Asterisk's helpers; G.711 has
-no state at all.  Every tick still writes exactly one 20 ms frame to every
-member, whichever encoder made it.  A shared encoder does not follow one leg's
+another encoder.  An Opus decoder decodes any valid packet whichever encoder
+made it (RFC 6716 3.1: each packet's TOC byte says its mode, bandwidth and frame
+size); its predictors, primed by the other encoder's packets, settle within a
+frame or two, so the far end hears at most a short glitch at the switch, as
+with Asterisk's helpers (tests decode a stream that switched both ways and find
+the tone on both sides); G.711 has no state at all.  Every tick still writes
+exactly one 20 ms frame to every member, whichever encoder made it.  A shared
+encoder that fails is dropped and its codec taken off the shared path (its
+members go back to their own encoders): one bad encoder must not silence a room.  A shared encoder does not follow one leg's
 RTCP loss reports (mod_opus's bitrate adaptation): it keeps the bitrate and FEC
 the negotiated fmtp gave it, which every member of its group asked for alike.
 
@@ -36,6 +40,7 @@ channel driver.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -49,6 +54,8 @@ from switchcore.media.resample import Resampler
 from .mixdown import TickResult
 
 __all__ = ["IDLE_TICKS", "SharedEncoding", "SharedStats", "Stream", "WriteCodec", "write_codec_of"]
+
+log = logging.getLogger("mod_conference")
 
 IDLE_TICKS = 250  # a shared encoder nobody used for this many ticks (5 s) is let go
 
@@ -209,18 +216,30 @@ class SharedEncoding:
             shared = self._open(key)
             if shared is None:
                 return None
+        try:
+            frame = shared.frame(samples)
+        except Exception:
+            log.exception("shared %s encoder failed: its members encode for themselves", key[0].name)
+            self._unknown.add(key[0])
+            self._shared = {k: v for k, v in self._shared.items() if k[0] != key[0]}
+            return None
         self.stats.encodes += 1
-        return shared.frame(samples)
+        return frame
 
     def _open(self, key: tuple[WriteCodec, Stream]) -> _Shared | None:
         codec = key[0]
         if codec in self._unknown:
             return None
         spec = self.find_codec(codec.name, codec.rate, codec.channels)
-        if spec is None:
+        try:
+            encoder = spec.make_encoder(dict(codec.fmtp)) if spec is not None else None
+        except Exception:
+            log.exception("cannot open a shared %s encoder with %s", codec.name, dict(codec.fmtp))
+            encoder = None
+        if encoder is None:
             self._unknown.add(codec)  # asked once: the members keep their own encoders
             return None
-        shared = self._shared[key] = _Shared(codec, spec.make_encoder(dict(codec.fmtp)), self.room_rate)
+        shared = self._shared[key] = _Shared(codec, encoder, self.room_rate)
         return shared
 
     def _sweep(self, used: Mapping[tuple[WriteCodec, Stream], object] | tuple[()]) -> None:

@@ -9,6 +9,7 @@ pass-through check that sends a shared payload as it is runs too.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -221,6 +222,29 @@ def test_a_stereo_opus_leg_takes_the_shared_payload_as_it_is() -> None:
     pcm = np.concatenate([decoder.decode(p) for p in legs[0].sent]).reshape(-1, 2)
     assert frequencies_present(pcm[-10 * SAMPLES :, 0], RATE, [1000.0, 440.0]) == [1000.0]
     assert frequencies_present(pcm[-10 * SAMPLES :, 1], RATE, [1000.0, 440.0]) == [1000.0]
+
+
+def test_a_failing_shared_encoder_sends_its_members_back_to_their_own() -> None:
+    reg = registry()
+    real = reg.find_codec("OPUS", RATE, 1)
+    assert real is not None
+    calls: list[int] = []
+
+    class Broken:
+        def encode(self, samples: np.ndarray) -> bytes:
+            calls.append(len(samples))
+            raise RuntimeError("libopus says no")
+
+    def find(name: str, rate: int, channels: int) -> CodecSpec | None:
+        return dataclasses.replace(real, make_encoder=lambda fmtp: Broken())
+
+    shared = SharedEncoding(RATE, SAMPLES, find)
+    board, slots = board_with(3)
+    silence = np.zeros(SAMPLES, np.int16)
+    for _ in range(3):
+        assert shared.assign(board.tick(slots, [silence] * 3), [OPUS] * 3) == [None] * 3
+    assert calls == [SAMPLES]  # tried once, then off the shared path
+    assert shared.encoders == 0 and shared.stats.encodes == 0
 
 
 def test_an_encoder_nobody_uses_is_let_go() -> None:

@@ -381,52 +381,48 @@ def split_head(data: bytes) -> tuple[bytes, bytes] | None:
 _WS = (" ", "\t")
 
 
-# Header names seen before and found well formed, with their lookup keys: a
-# message repeats the same dozen names, so each is checked against the grammar once.
-_VALID_NAMES: dict[str, str] = {}
+# Header names as written (before the colon, trailing LWS included) that were
+# found well formed, with (lookup key, name): a peer repeats the same dozen
+# names, so each is checked against the grammar once.
+_VALID_NAMES: dict[str, tuple[str, str]] = {}
 
 
-def _name_key(name: str) -> str | None:
-    """The lookup key of a header name as written, or None if it is not a token."""
-    key = _VALID_NAMES.get(name)
-    if key is None:
-        if _NAME_RE.fullmatch(name) is None:
+def _name_key(written: str) -> tuple[str, str] | None:
+    """(lookup key, name) of the text before a header's colon, or None if it is not a token."""
+    found = _VALID_NAMES.get(written)
+    if found is None:
+        name = written.rstrip(" \t")
+        if not name or _NAME_RE.fullmatch(name) is None:
             return None
-        key = header_key(name)
+        found = (header_key(name), name)
         if len(_VALID_NAMES) < 4096:  # bounded: names come from the network
-            _VALID_NAMES[name] = key
-    return key
+            _VALID_NAMES[written] = found
+    return found
 
 
 def parse_header_lines(lines: list[str], errors: list[str] | None = None) -> list[Header]:
     """Parse header lines (with LWS folding).  Strict unless `errors` collects the problems."""
     headers: list[Header] = []
-    n = len(lines)
-    i = 0
-    while i < n:
-        line = lines[i]
-        i += 1
+    folding = False  # may the next continuation line join the last header?
+    for line in lines:
         if line.startswith(_WS):
-            _fail("continuation line before any header", errors)
+            if not folding:
+                _fail("continuation line before any header", errors)
+                continue
+            # RFC 3261 7.3.1: a folded line is one header; its LWS reads as one SP.
+            last = headers[-1]
+            more = line.strip(" \t")
+            value = f"{last.value} {more}" if last.value else more
+            headers[-1] = Header(last.key, last.name, value, f"{last.raw}\r\n{line}")
             continue
         colon = line.find(":")
-        name = line[:colon].rstrip(" \t") if colon > 0 else ""
-        key = _name_key(name) if name else None
-        if key is None:
+        named = _name_key(line[:colon]) if colon > 0 else None
+        if named is None:
             _fail(f"malformed header line {line[:40]!r}", errors)
+            folding = False
             continue
-        value = line[colon + 1 :].strip(" \t")
-        if i == n or not lines[i].startswith(_WS):
-            headers.append(Header(key, name, value, line))
-            continue
-        raw = line
-        while i < n and lines[i].startswith(_WS):
-            # RFC 3261 7.3.1: a folded line is one header; its LWS reads as one SP.
-            more = lines[i].strip(" \t")
-            value = f"{value} {more}" if value else more
-            raw = f"{raw}\r\n{lines[i]}"
-            i += 1
-        headers.append(Header(key, name, value, raw))
+        headers.append(Header(named[0], named[1], line[colon + 1 :].strip(" \t"), line))
+        folding = True
     return headers
 
 

@@ -41,13 +41,41 @@ import asyncio
 import struct
 import weakref
 from collections.abc import Callable
+from typing import Any
 
+from .rtp import MAX_DROPOUT, MAX_MISORDER
 from .rtp_session import Address, RtpSession
 
 __all__ = ["RelayWatch", "RtpRelay"]
 
 _SEQ_TS_SSRC = struct.Struct("!HII")
 _HEADER = struct.Struct("!BBHII")
+_MAX_DROPOUT, _MAX_MISORDER = MAX_DROPOUT, MAX_MISORDER
+
+# Indexes into a relay's state list (see RtpRelay._build).
+(
+    _EXPECT,  # the latched far end of the source: only its packets take the short way
+    _REMOTE,  # where the sink sends, or None: not now
+    _LAST,  # loop.time() of the last packet taken the short way (the media timeout's)
+    _OCTETS,  # payload octets taken the short way (the session's octets_received)
+    _SSRC,  # RFC 3550 A.1 state, as ReceiverStats.in_order_state gives it ...
+    _MAX_SEQ,
+    _CYCLES,
+    _JITTER,
+    _LAST_ARRIVAL,
+    _LAST_TS,
+    _RECEIVED,  # ... and the packets counted since the last sync
+    _ANCHOR_SSRC,  # the source SSRC the offsets below were anchored on
+    _SEQ_OFF,
+    _TS_OFF,
+    _NEXT_SEQ,  # the sink sender's sequence and timestamp after our last packet
+    _NEXT_TS,
+    _SENT,  # packets and octets sent since the last sync
+    _SENT_OCTETS,
+    _MARK,  # the next packet relayed starts a new source (marker bit)
+    _CHECK,  # look at the sink's sender before the next packet (it may have sent meanwhile)
+) = range(20)
+_SIZE = 20
 
 
 class RtpRelay:
@@ -64,123 +92,199 @@ class RtpRelay:
         self._build()
         self.refresh()
         source.pass_through(self._taken)
+        sink.lend_sender(self._sync)
         if source.can_divert:
-            source.divert(self._receive, self._tally)
+            source.divert(self._receive, self._tally, self._sync)
 
     def _build(self) -> None:
+        """The per-packet closures; their mutable state is one list, `state`, indexed by the names below.
+
+        A relay at capacity touches hundreds of streams' state once every
+        20 ms each, so what a packet reads and writes is kept in one place:
+        constants are default arguments (fast locals), counts stay in `state`
+        until `sync` writes them to the session's `ReceiverStats` and the
+        sink's `RtpSender` (which the sessions ask for before any use of them).
+        """
         source, sink = self.source, self.sink
         slow = source.datagram_received
         audio_pt = source.config.recv_payload_type
         if audio_pt is None:
             audio_pt = source.config.payload_type
-        out_pt = sink.config.payload_type
-        sender = sink.sender
-        out_ssrc = sender.ssrc
-        samples = sink.config.samples_per_packet
-        update = source.stats_in.update
-        loop = asyncio.get_running_loop()
-        now = loop.time
+        stats, sender = source.stats_in, sink.sender
+        now = asyncio.get_running_loop().time
         send = sink.raw_sendto()
-        unpack, pack = _SEQ_TS_SSRC.unpack_from, _HEADER.pack
+        state: list[Any] = [None] * _SIZE
+        state[_EXPECT] = state[_REMOTE] = None
+        state[_LAST] = now()
+        state[_OCTETS] = state[_RECEIVED] = state[_SENT] = state[_SENT_OCTETS] = 0
+        state[_SEQ_OFF] = state[_TS_OFF] = 0
+        state[_NEXT_SEQ] = state[_NEXT_TS] = -1
+        state[_MARK] = state[_CHECK] = True  # the first packet relayed marks the discontinuity
+        state[_ANCHOR_SSRC] = -1
 
-        expect: Address | None = None  # the latched far end: only its packets take the short way
-        remote: Address | None = None  # where the sink sends, or None: not now
-        last = now()  # arrival of the last packet relayed
-        octets = 0  # payload octets received the short way
-        in_ssrc = -1  # the source SSRC the offsets are anchored on
-        seq_off = ts_off = 0
-        next_seq = -1  # the sink sender's sequence after our last packet
+        def load_stats() -> None:
+            (
+                state[_SSRC],
+                state[_MAX_SEQ],
+                state[_CYCLES],
+                state[_JITTER],
+                state[_LAST_ARRIVAL],
+                state[_LAST_TS],
+            ) = stats.in_order_state()
+            if state[_ANCHOR_SSRC] == -1:
+                state[_ANCHOR_SSRC] = state[_SSRC]
 
-        def receive(data: bytes, addr: Address) -> None:
-            nonlocal last, octets, in_ssrc, seq_off, ts_off, next_seq
-            if len(data) <= 12 or data[1] != audio_pt or data[0] != 0x80 or addr != expect:
-                slow(data, addr)  # see the module docstring; audio comes back through `taken`
-                if addr != expect:
-                    follow_source()
+        def sync() -> None:
+            if state[_RECEIVED]:
+                stats.add_in_order(
+                    state[_RECEIVED],
+                    state[_MAX_SEQ],
+                    state[_CYCLES],
+                    state[_JITTER],
+                    state[_LAST_ARRIVAL],
+                    state[_LAST_TS],
+                )
+                state[_RECEIVED] = 0
+            if state[_SENT]:
+                sender.sequence, sender.timestamp = state[_NEXT_SEQ], state[_NEXT_TS]
+                sender.packets_sent += state[_SENT]
+                sender.octets_sent += state[_SENT_OCTETS]
+                state[_SENT] = state[_SENT_OCTETS] = 0
+            state[_CHECK] = True  # someone may use the sender now: look at it before the next packet
+
+        def receive(
+            data: bytes,
+            addr: Address,
+            state: list[Any] = state,
+            audio_pt: int = audio_pt,
+            out_pt: int = sink.config.payload_type,
+            out_ssrc: int = sender.ssrc,
+            samples: int = sink.config.samples_per_packet,
+            rate: int = stats.clock_rate,
+            now: Callable[[], float] = now,
+            unpack: Callable[[bytes, int], tuple[Any, ...]] = _SEQ_TS_SSRC.unpack_from,
+            pack: Callable[..., bytes] = _HEADER.pack,
+            send: Callable[[bytes, Address], None] = send,
+        ) -> None:
+            if len(data) <= 12 or data[1] != audio_pt or data[0] != 0x80 or addr != state[_EXPECT]:
+                the_usual_way(data, addr)  # see the module docstring
                 return
             seq, ts, ssrc = unpack(data, 2)
-            last = now()
-            update(ssrc, seq, ts, last, True)
-            octets += len(data) - 12
+            if ssrc != state[_SSRC]:
+                the_usual_way(data, addr)  # a new source: RFC 3550 A.1 starts over (8.2)
+                return
+            # RFC 3550 A.1 in order (or a duplicate / reordered packet, counted but not a new maximum).
+            max_seq = state[_MAX_SEQ]
+            udelta = (seq - max_seq) & 0xFFFF
+            if udelta < _MAX_DROPOUT:
+                if seq < max_seq:
+                    state[_CYCLES] += 0x10000
+                state[_MAX_SEQ] = seq
+            elif udelta <= 0x10000 - _MAX_MISORDER:
+                the_usual_way(data, addr)  # a jump: A.1's bad-sequence rules
+                return
+            arrival = now()
+            last = state[_LAST_ARRIVAL]
+            if last is not None:  # RFC 3550 A.8 interarrival jitter
+                d = (arrival - last) * rate - (
+                    ((ts - state[_LAST_TS] + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+                )
+                jitter = state[_JITTER]
+                state[_JITTER] = jitter + ((d if d >= 0 else -d) - jitter) / 16
+            state[_LAST_ARRIVAL] = state[_LAST] = arrival
+            state[_LAST_TS] = ts
+            state[_RECEIVED] += 1
+            size = len(data) - 12
+            state[_OCTETS] += size
+            remote = state[_REMOTE]
             if remote is None:
                 return
             marker = 0
-            if ssrc != in_ssrc or sender.sequence != next_seq:
-                marker = 0x80 if ssrc != in_ssrc else 0
-                in_ssrc = ssrc
-                seq_off = (sender.sequence - seq) & 0xFFFF
-                ts_off = (sender.timestamp - ts) & 0xFFFFFFFF
-                next_seq = sender.sequence
-            out_seq = (seq + seq_off) & 0xFFFF
-            out_ts = (ts + ts_off) & 0xFFFFFFFF
+            if state[_CHECK]:
+                state[_CHECK] = False
+                if state[_MARK] or sender.sequence != state[_NEXT_SEQ] or sender.timestamp != state[_NEXT_TS]:
+                    marker = 0x80 if state[_MARK] else 0
+                    state[_MARK] = False
+                    state[_NEXT_SEQ], state[_NEXT_TS] = sender.sequence, sender.timestamp
+                    state[_SEQ_OFF] = (sender.sequence - seq) & 0xFFFF
+                    state[_TS_OFF] = (sender.timestamp - ts) & 0xFFFFFFFF
+            out_seq = (seq + state[_SEQ_OFF]) & 0xFFFF
+            out_ts = (ts + state[_TS_OFF]) & 0xFFFFFFFF
             send(pack(0x80, marker | out_pt, out_seq, out_ts, out_ssrc) + data[12:], remote)
-            if (out_seq - next_seq) & 0xFFFF < 0x8000:  # in order: the sender moves on
-                next_seq = sender.sequence = (out_seq + 1) & 0xFFFF
-                sender.timestamp = (out_ts + samples) & 0xFFFFFFFF
-            sender.packets_sent += 1
-            sender.octets_sent += len(data) - 12
+            if (out_seq - state[_NEXT_SEQ]) & 0xFFFF < 0x8000:  # in order: the sender moves on
+                state[_NEXT_SEQ] = (out_seq + 1) & 0xFFFF
+                state[_NEXT_TS] = (out_ts + samples) & 0xFFFFFFFF
+            state[_SENT] += 1
+            state[_SENT_OCTETS] += size
+
+        def the_usual_way(data: bytes, addr: Address) -> None:
+            """The source session's own path, with everything counted so far handed to it first."""
+            sync()
+            slow(data, addr)  # its audio comes back through `taken`
+            load_stats()
+            state[_EXPECT] = source.remote_address if source.latched or not source.config.latch else None
 
         def taken(data: bytes) -> None:
             """Audio the source session took its usual way (and counted): relay it, header and all."""
-            nonlocal last, in_ssrc, seq_off, ts_off, next_seq
-            last = now()
+            remote = state[_REMOTE]
             if remote is None:
                 return
-            seq, ts, ssrc = unpack(data, 2)
+            seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+            if ssrc != state[_ANCHOR_SSRC]:  # a new source (RFC 3550 5.1: a discontinuity)
+                state[_ANCHOR_SSRC] = ssrc
+                state[_MARK] = state[_CHECK] = True
             marker = data[1] & 0x80
-            if ssrc != in_ssrc or sender.sequence != next_seq:
-                if ssrc != in_ssrc:
-                    marker = 0x80
-                in_ssrc = ssrc
-                seq_off = (sender.sequence - seq) & 0xFFFF
-                ts_off = (sender.timestamp - ts) & 0xFFFFFFFF
-                next_seq = sender.sequence
-            out_seq = (seq + seq_off) & 0xFFFF
-            out_ts = (ts + ts_off) & 0xFFFFFFFF
-            send(pack(data[0], marker | out_pt, out_seq, out_ts, out_ssrc) + data[12:], remote)
-            if (out_seq - next_seq) & 0xFFFF < 0x8000:
-                next_seq = sender.sequence = (out_seq + 1) & 0xFFFF
-                sender.timestamp = (out_ts + samples) & 0xFFFFFFFF
-            sender.packets_sent += 1
-            sender.octets_sent += len(data) - 12
-
-        def follow_source() -> None:
-            nonlocal expect
-            expect = source.remote_address if source.latched or not source.config.latch else None
-
-        def route(address: Address | None) -> None:
-            nonlocal remote
-            remote = address
+            if state[_CHECK]:
+                state[_CHECK] = False
+                if state[_MARK] or sender.sequence != state[_NEXT_SEQ] or sender.timestamp != state[_NEXT_TS]:
+                    marker |= 0x80 if state[_MARK] else 0
+                    state[_MARK] = False
+                    state[_NEXT_SEQ], state[_NEXT_TS] = sender.sequence, sender.timestamp
+                    state[_SEQ_OFF] = (sender.sequence - seq) & 0xFFFF
+                    state[_TS_OFF] = (sender.timestamp - ts) & 0xFFFFFFFF
+            out_seq = (seq + state[_SEQ_OFF]) & 0xFFFF
+            out_ts = (ts + state[_TS_OFF]) & 0xFFFFFFFF
+            out = _HEADER.pack(data[0], marker | sink.config.payload_type, out_seq, out_ts, sender.ssrc)
+            sink.raw_sendto()(out + data[12:], remote)
+            if (out_seq - state[_NEXT_SEQ]) & 0xFFFF < 0x8000:
+                state[_NEXT_SEQ] = (out_seq + 1) & 0xFFFF
+                state[_NEXT_TS] = (out_ts + sink.config.samples_per_packet) & 0xFFFFFFFF
+            state[_SENT] += 1
+            state[_SENT_OCTETS] += len(data) - 12
 
         def tally() -> tuple[float, int]:
-            return last, octets
+            return state[_LAST], state[_OCTETS]
 
-        self._receive, self._taken, self._tally = receive, taken, tally
-        self._follow_source, self._route = follow_source, route
+        load_stats()
+        self._state = state
+        self._receive, self._taken, self._tally, self._sync = receive, taken, tally, sync
 
     def refresh(self, sending: bool | None = None) -> None:
         """Look again at both ends: the source's far end (a re-INVITE re-arms latching) and where the sink sends."""
         if sending is not None:
             self._sending = sending
-        self._follow_source()
-        sink = self.sink
-        self._route(sink.remote_address if self._sending and not sink.closed and not self.stopped else None)
+        source, sink, state = self.source, self.sink, self._state
+        state[_EXPECT] = source.remote_address if source.latched or not source.config.latch else None
+        live = self._sending and not sink.closed and not self.stopped
+        state[_REMOTE] = sink.remote_address if live else None
 
     @property
     def last_packet(self) -> float:
-        """`loop.time()` of the last packet relayed (or of the start)."""
-        return self._tally()[0]
+        """`loop.time()` of the last packet relayed the short way (or of the start)."""
+        return float(self._state[_LAST])
 
     def stop(self) -> None:
         """Give the source's socket back to its session; nothing more is relayed."""
         if self.stopped:
             return
         self.stopped = True
-        self._route(None)
+        self._state[_REMOTE] = None
         source = self.source
-        source.pass_through(None)
         if source.can_divert:
             source.divert(None)
+        self._sync()
+        source.pass_through(None)
+        self.sink.lend_sender(None)
 
 
 class RelayWatch:

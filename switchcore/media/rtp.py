@@ -517,6 +517,27 @@ class ReceiverStats:
             self._last_timestamp = timestamp
         return True
 
+    def in_order_state(self) -> tuple[int, int, int, float, float | None, int]:
+        """(SSRC or -1, max_seq, cycles, jitter, last arrival, last timestamp): what A.1's in-order
+        case and A.8 change, for a relay that counts such packets itself and hands them back
+        with `add_in_order` (anything else it passes to `update`)."""
+        ssrc = -1 if self.ssrc is None else self.ssrc
+        return ssrc, self.max_seq, self.cycles, self.jitter, self._last_arrival, self._last_timestamp
+
+    def add_in_order(
+        self,
+        received: int,
+        max_seq: int,
+        cycles: int,
+        jitter: float,
+        last_arrival: float | None,
+        last_timestamp: int,
+    ) -> None:
+        """Take back what a relay counted since `in_order_state` (same source, no bad jumps)."""
+        self.received += received
+        self.max_seq, self.cycles, self.jitter = max_seq, cycles, jitter
+        self._last_arrival, self._last_timestamp = last_arrival, last_timestamp
+
     @property
     def extended_max(self) -> int:
         return self.cycles + self.max_seq

@@ -166,11 +166,10 @@ class RtpStats:
 
 
 class _Datagrams(asyncio.DatagramProtocol):
-    def __init__(self, receive: Callable[[bytes, Address], None]) -> None:
-        self.receive = receive
+    """The socket's protocol: `datagram_received` is the receiver itself (no call in between)."""
 
-    def datagram_received(self, data: bytes, addr: Address) -> None:
-        self.receive(data, addr)
+    def __init__(self, receive: Receiver) -> None:
+        self.datagram_received = receive  # type: ignore[method-assign,assignment]
 
     def error_received(self, exc: Exception) -> None:
         log.debug("RTP socket error: %s", exc)  # ICMP port unreachable while the far end sets up
@@ -219,6 +218,8 @@ class RtpSession:
         self._passthrough: Callable[[bytes], None] | None = None
         self._route: Callable[[Receiver | None], None] | None = None  # see `attach`
         self._tally: Callable[[], tuple[float, int]] | None = None  # a relay's figures (see `divert`)
+        self._stats_sync: Callable[[], None] | None = None  # a relay counting into stats_in (`divert`)
+        self._sender_sync: Callable[[], None] | None = None  # a relay sending with our sender (`lend_sender`)
         self._dtmf_lock = asyncio.Lock()
         self._dtmf_sending = False
         self._timer: asyncio.TimerHandle | None = None
@@ -292,7 +293,7 @@ class RtpSession:
                 raise
 
         def route(receiver: Receiver | None) -> None:
-            protocol.receive = receiver if receiver is not None else self.datagram_received
+            protocol.datagram_received = receiver or self.datagram_received  # type: ignore[method-assign,assignment]
 
         self.attach(transport, rtcp_transport, route=route)
 
@@ -330,6 +331,7 @@ class RtpSession:
         """Send an RTCP BYE, stop timers, close sockets and give the port back."""
         if self.closed:
             return
+        self.sync()
         self.closed = True
         try:
             if self.config.rtcp_interval and self.remote_rtcp_address is not None:
@@ -366,6 +368,8 @@ class RtpSession:
     ) -> None:
         """Send one media packet and advance the timestamp (default: one ptime of samples)."""
         samples = self.config.samples_per_packet if timestamp_increment is None else timestamp_increment
+        if self._sender_sync is not None:
+            self._sender_sync()
         if self.remote_address is None or self._transport is None or self.closed:
             self.sender.advance(samples)
             return
@@ -388,6 +392,7 @@ class RtpSession:
         async with self._dtmf_lock:
             for index, digit in enumerate(digits):
                 steps = sender.steps(digit, duration_ms)
+                self.sync()
                 start_ts = self.sender.timestamp
                 started = loop.time()
                 self._dtmf_sending = True
@@ -397,19 +402,21 @@ class RtpSession:
                         if self.closed:
                             return
                         if self.remote_address is not None and self._transport is not None:
+                            self.sync()
                             data = self.sender.packet(dtmf_pt, step.payload, start_ts, step.marker)
                             self._transport.sendto(data, self.remote_address)
                 finally:
                     self._dtmf_sending = False
                 # RFC 4733 2.5.1.5: the next event needs a later timestamp even if no audio is flowing.
                 event_end = (start_ts + steps[-1].event.duration) % (1 << 32)
+                self.sync()
                 if ts_diff(self.sender.timestamp, event_end) < 0:
                     self.sender.advance(ts_diff(event_end, self.sender.timestamp))
                 if index < len(digits) - 1:
                     await asyncio.sleep(gap_ms / 1000)
 
     def send_packet(self, data: bytes) -> None:
-        """Send a datagram already built (with `self.sender`) to the remote."""
+        """Send a datagram already built (with `self.sender`, after `sync()`) to the remote."""
         if self.remote_address is not None and self._transport is not None and not self.closed:
             self._transport.sendto(data, self.remote_address)
 
@@ -417,6 +424,7 @@ class RtpSession:
         """Send another stream's RTP packet as ours, rewriting only sequence, timestamp and SSRC (and PT)."""
         if self.remote_address is None or self._transport is None or self.closed:
             return
+        self.sync()
         out = self.sender.forward(data, self.config.samples_per_packet, payload_type)
         self._transport.sendto(out, self.remote_address)
 
@@ -433,14 +441,37 @@ class RtpSession:
         """Whether the socket can be handed straight to another receiver (see `attach`)."""
         return self._route is not None and not self.closed
 
-    def divert(self, receiver: Receiver | None, tally: Callable[[], tuple[float, int]] | None = None) -> None:
+    def sync(self) -> None:
+        """Bring `stats_in` and `sender` up to date with what relays counted for us (see `divert`)."""
+        if self._stats_sync is not None:
+            self._stats_sync()
+        if self._sender_sync is not None:
+            self._sender_sync()
+
+    def lend_sender(self, sync: Callable[[], None] | None) -> None:
+        """A relay sends with our `sender` and keeps its numbers itself; `sync()` writes them back.
+
+        Every use of the sender here (audio, events, reports, stats) syncs first;
+        None ends the loan.
+        """
+        if self._sender_sync is not None and sync is None:
+            self._sender_sync()
+        self._sender_sync = sync
+
+    def divert(
+        self,
+        receiver: Receiver | None,
+        tally: Callable[[], tuple[float, int]] | None = None,
+        sync: Callable[[], None] | None = None,
+    ) -> None:
         """Received RTP goes to `receiver` instead of `datagram_received` (None: back to us).
 
         A relay (`relay.RtpRelay`) takes the socket this way and gives back what
         is not plain audio from the latched far end.  `tally()` tells when the
         receiver last had a packet and how many payload octets it took since it
         began, so the media timeout and the counters still hold; the receiver
-        counts its packets in `stats_in` itself.
+        counts its packets into `stats_in`, or keeps them and writes them there
+        when `sync()` asks (every read of the figures here does).
         """
         if self._route is None:
             raise RtpError("this session's socket cannot be diverted (attached without route=)")
@@ -448,7 +479,10 @@ class RtpSession:
             last, octets = self._tally()
             self._last_rx = max(self._last_rx, last)
             self._counts["octets_received"] += octets
+        if self._stats_sync is not None:
+            self._stats_sync()
         self._tally = tally if receiver is not None else None
+        self._stats_sync = sync if receiver is not None else None
         self._route(receiver)
 
     def pass_through(self, handler: Callable[[bytes], None] | None) -> None:
@@ -580,6 +614,7 @@ class RtpSession:
                 self._timer = loop.call_later(self.config.housekeeping, self._housekeeping)
 
     def _report_blocks(self) -> list[RtcpReceiverInfo]:
+        self.sync()
         if self.stats_in.ssrc is None:
             return []
         lsr, dlsr = 0, 0
@@ -590,6 +625,7 @@ class RtpSession:
 
     def send_report(self) -> None:
         """Send an SR (if we have sent media) or RR, with our report block and CNAME, now."""
+        self.sync()
         sender = None
         if self.sender.packets_sent:
             sender = RtcpSenderInfo(
@@ -607,6 +643,7 @@ class RtpSession:
 
     @property
     def stats(self) -> RtpStats:
+        self.sync()
         stats_in = self.stats_in
         return RtpStats(
             packets_sent=self.sender.packets_sent,

@@ -81,6 +81,7 @@ async def test_packets_go_out_on_the_other_stream_with_its_numbering_and_the_pay
         (0, 8, 1002, 50320, ssrc),
     ]
     assert sent[2][12:] == b"y" * 160
+    b.rtp.sync()  # the relay keeps the sender's numbers until asked
     assert (b.rtp.sender.sequence, b.rtp.sender.timestamp) == (1003, 50480)
     assert b.rtp.sender.packets_sent == 3 and b.rtp.sender.octets_sent == 480
     stats = a.rtp.stats
@@ -111,6 +112,7 @@ async def test_events_sent_on_the_other_stream_meanwhile_keep_its_sequence_uniqu
     RtpRelay(a.rtp, b.rtp)
     a.receiver(packet(1, 160), A_FAR)
     a.receiver(packet(2, 320), A_FAR)
+    b.rtp.sync()  # before using the sender by hand, as RtpSession's own senders do
     b.rtp.send_packet(
         b.rtp.sender.packet(101, b"\x05\x0a\x00\xa0", b.rtp.sender.timestamp)
     )  # an RFC 4733 event
@@ -130,6 +132,7 @@ async def test_a_reordered_packet_keeps_its_place_and_never_moves_the_sender_bac
         a.receiver(packet(seq, seq * 160), A_FAR)
     seqs = [header(d)[2] for d in b.sent_to(B_FAR)]
     assert [s - seqs[0] for s in seqs] == [0, 1, 3, 2, 4]
+    b.rtp.sync()
     assert b.rtp.sender.sequence == (seqs[0] + 5) & 0xFFFF
     assert a.rtp.stats.lost == 0
 
@@ -252,3 +255,40 @@ async def test_a_failing_check_ends_only_its_own_watch() -> None:
 
 async def test_one_watch_per_loop() -> None:
     assert RelayWatch.for_loop() is RelayWatch.for_loop(asyncio.get_running_loop())
+
+
+async def test_relayed_packets_are_counted_as_the_sessions_own_path_counts_them() -> None:
+    relayed, b = Leg(A_FAR), Leg(B_FAR)
+    plain = Leg(A_FAR)  # the same packets, the usual way, for comparison
+    relay = RtpRelay(relayed.rtp, b.rtp)
+    seqs = [65530 + i for i in range(12)]  # across the 16-bit wrap (A.1 cycles)
+    del seqs[4]  # one lost
+    seqs[6], seqs[7] = seqs[7], seqs[6]  # two swapped
+    seqs += [seqs[-1]]  # a duplicate
+    pairs = []
+
+    def both(data: bytes) -> None:
+        relayed.receiver(data, A_FAR)
+        plain.receiver(data, A_FAR)
+
+    for index, seq in enumerate(seqs):
+        both(packet(seq & 0xFFFF, (index * 160 + (index % 3) * 40) & 0xFFFFFFFF))
+        await asyncio.sleep(0.002 * (index % 4))  # uneven arrivals: some jitter to measure
+    pairs.append((relayed.rtp.stats, plain.rtp.stats))
+    assert pairs[0][1].jitter_ms > 0.5 and pairs[0][1].expected == 12  # 11 came, one twice
+    for seq in (30000, 30001):  # a jump: A.1 calls it bad, then a restart
+        both(packet(seq, seq * 160))
+    pairs.append((relayed.rtp.stats, plain.rtp.stats))
+    for index in range(3):  # a new source
+        both(packet(index, index * 160, ssrc=0x77))
+    pairs.append((relayed.rtp.stats, plain.rtp.stats))
+    for got, expect in pairs:
+        assert (got.packets_received, got.expected, got.lost, got.octets_received) == (
+            expect.packets_received,
+            expect.expected,
+            expect.lost,
+            expect.octets_received,
+        )
+        assert abs(got.jitter_ms - expect.jitter_ms) < 0.5
+    assert relayed.rtp.stats_in.report().highest_sequence == plain.rtp.stats_in.report().highest_sequence
+    relay.stop()

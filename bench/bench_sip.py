@@ -19,14 +19,21 @@ across runs).  REGISTERs per second are bench/bench_register.py's.
    extension that bridges each to a sipp uas; both SDPs name the ports of a small Python RTP endpoint
    (in its own process) that learns every switch stream from the packets it receives and sends each
    one PCMU packet every 20 ms (spread over the 20 ms, as real phones are), so every leg carries 50
-   packets/s each way.  Every payload carries its send time, so the endpoint measures how late each
+   packets/s each way (and it takes the switch's RTCP on port + 1, as a phone would).  Every payload carries its send time, so the endpoint measures how late each
    packet comes out of the switch on the other leg.  N steps up until "frames run late": a media
    clock tick skipped, more than 1% of the packets delayed past 60 ms, or delivery below 99%
    (95% for the worst stream).  Printed per level: the switch's CPU share and CPU per relayed
    packet, late/missed clock ticks, delivery and latency.  Two sweeps: the RTP relay the SIP legs
    use between themselves when they share a codec, and (rtp_pass_through=false) every packet
    through the core's frames.  Beside them, in the same run, a bare uvloop relay in the switch's
-   place (a socket per leg, same endpoint and streams): the floor any Python relay pays here.
+   place (a socket per leg, same endpoint and streams): the floor any Python relay pays here; and
+   the core's `RtpRelay` alone (RtpSessions with RTCP, statistics and the header rewrite, no switch
+   around them): what the relay itself adds to that floor.  The switch also reports its garbage
+   collections per window (`gc`), so a pause of the collector is told apart from a busy machine.
+
+   On a 2-core machine the endpoint itself needs a good part of a core at 300 calls (60,000
+   packets/s in and out): when it says it sent less than ~97% of its packets, the machine is too
+   busy for that level's verdict to mean much; the CPU per packet still does.
 """
 
 from __future__ import annotations
@@ -403,9 +410,10 @@ def rtp_endpoint(conn: multiprocessing.connection.Connection, ports: tuple[int, 
                 except OSError:
                     pass
             slice_index = (slice_index + 1) % SLICES
-        for key, _ in sel.select(max(0.0, next_slice - time.monotonic())):
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
+        for ready, _ in sel.select(max(0.0, next_slice - time.monotonic())):
+            ready_sock = ready.fileobj
+            assert isinstance(ready_sock, socket.socket)
+            sock = ready_sock
             if sock in rtcp_socks:
                 while True:
                     try:
@@ -419,11 +427,11 @@ def rtp_endpoint(conn: multiprocessing.connection.Connection, ports: tuple[int, 
                     data, addr = sock.recvfrom(2048)
                 except BlockingIOError:
                     break
-                state = streams.get((sock, addr))
-                if state is None:
-                    state = streams[(sock, addr)] = [0, 0, len(streams)]
+                counts = streams.get((sock, addr))
+                if counts is None:
+                    counts = streams[(sock, addr)] = [0, 0, len(streams)]
                     order.append((sock, addr))
-                state[0] += 1
+                counts[0] += 1
                 if data[12:16] == MAGIC and len(data) >= 12 + STAMP.size:
                     sent_time = STAMP.unpack_from(data, 12)[2]
                     ms = (time.monotonic() - sent_time) * 1000
@@ -592,6 +600,9 @@ class Level:
     worst_stream: float
     p99_ms: float
     worst_ms: float
+    endpoint_sent: float = 1.0  # share of its packets the RTP endpoint managed to send
+    gc_full: int = 0  # full (generation 2) collections in the switch during the window
+    gc_max_ms: float = 0.0  # the longest collection then
 
     @property
     def passed(self) -> bool:
@@ -665,6 +676,9 @@ def media_level(
         worst_stream=min(per_stream) if per_stream else 0.0,
         p99_ms=latency_quantile(e0["latency"], e1["latency"], 0.99),
         worst_ms=e1["worst_ms"],
+        endpoint_sent=sending,
+        gc_full=s1["gc"][2] - s0["gc"][2],
+        gc_max_ms=max(s1["gc_max_ms"]),
     )
     if sending < 0.97:
         print(
@@ -696,7 +710,8 @@ def media_sweep(
             f"  {level.calls:>5}  {level.cpu_share * 100:8.1f} %  {level.cpu_us_per_packet:8.1f}  "
             f"{level.late * 100:8.2f} %  {level.missed:6d}  {level.delivery * 100:6.2f} %"
             f"  {level.worst_stream * 100:10.1f} %  {level.p99_ms:8.0f} ms  {level.worst_ms:5.0f} ms"
-            f"  {'pass' if level.passed else 'FAIL'}",
+            f"  {'pass' if level.passed else 'FAIL'}  (endpoint sent {level.endpoint_sent * 100:.0f}%,"
+            f" switch gc: {level.gc_full} full, longest {level.gc_max_ms:.0f} ms)",
             flush=True,
         )
         if not level.passed:

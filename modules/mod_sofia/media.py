@@ -2,9 +2,12 @@
 
 Reading is paced by the switch's media clock: every tick one packet is taken
 from the jitter buffer and decoded (a missing one is concealed), so a leg with
-no incoming audio still yields a frame every 20 ms.  Writing encodes the L16
-frame, unless the frame carries a payload of our codec already (a bridge
-between two legs with the same codec passes it through untouched).  While the
+no incoming audio still yields a frame every 20 ms; G.711 is decoded only when
+something looks at the samples.  Writing encodes the L16 frame, unless the
+frame carries a payload of our codec already (a bridge between two legs with
+the same codec passes it through untouched).  Two bridged legs with the same
+codec relay RTP between themselves (the core's `RtpRelay`, see `SipDriver`)
+instead of moving frames at all.  While the
 far end holds a bridged call, what we read is music on hold, which is what the
 bridged partner then hears (FreeSWITCH plays `hold_music` to the partner).
 """
@@ -428,6 +431,7 @@ class SipMedia:
                 log.info("opus bitrate now %s bps (far end lost %d/256)", new_bitrate, report.fraction_lost)
 
     def close(self) -> None:
+        self.rtp.sync()  # what a relay sent on our stream counts
         if not self.rtp.sender.packets_sent:
             # RFC 3550 6.3.7: a participant that never sent RTP (or RTCP) must not send a BYE.
             self.rtp.remote_rtcp_address = None

@@ -111,10 +111,10 @@ def judge(replaces: Replaces, dialog: tuple[str, str, str] | None, *, terminated
     early: replacing an early dialog we answer, a pickup, is not offered).
     Returns (200, "OK") when the replacement may go ahead.
     """
-    if dialog is None or not replaces.matches(*dialog):
+    # A dialog that has ended (its BYE sent or received) is no more replaceable than an unknown
+    # one: 481, as FreeSWITCH's sofia-sip answers (RFC 3891 3 would also allow a 603).
+    if dialog is None or terminated or not replaces.matches(*dialog):
         return 481, "Call/Transaction Does Not Exist"
-    if terminated:
-        return 603, "Declined"  # "matches a confirmed dialog that has already terminated"
     if replaces.early_only:
         return 486, "Busy Here"  # early-only and the dialog is confirmed
     return 200, "OK"

@@ -64,7 +64,7 @@ def test_matching_uses_to_tag_as_the_recipients_own_tag() -> None:
         ("cid;to-tag=a;from-tag=b", ("cid", "a", "b"), False, 200),
         ("cid;to-tag=a;from-tag=b", None, False, 481),  # no such dialog (or still early)
         ("cid;to-tag=b;from-tag=a", ("cid", "a", "b"), False, 481),  # tags the wrong way round
-        ("cid;to-tag=a;from-tag=b", ("cid", "a", "b"), True, 603),  # confirmed, already over
+        ("cid;to-tag=a;from-tag=b", ("cid", "a", "b"), True, 481),  # confirmed, already over
         ("cid;to-tag=a;from-tag=b;early-only", ("cid", "a", "b"), False, 486),  # confirmed, early-only
     ],
 )

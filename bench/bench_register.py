@@ -10,6 +10,9 @@ the same load, in the same run, on 127.0.0.1:
   - sipp itself as the registrar (a UAS scenario that challenges and accepts without checking):
     the ceiling of the harness;
   - kamailio 5.6 (usrloc in memory, www_challenge against an htable of the users);
+  - a bare uvloop responder in Python (copies Via/From/To/Call-ID/CSeq, answers 401 then 200,
+    parses and checks nothing): the floor any Python registrar pays for the loop and the sockets,
+    with its CPU time per REGISTER;
   - the switch (mod_sofia, in a child process so its CPU time is its own), booted from the test
     tree with the same users in its directory.
 For each, rates go up until a step fails more than 0.1% of registrations or falls 10% short of
@@ -38,7 +41,7 @@ from tests.peers.kamailio import Kamailio  # noqa: E402
 from tests.peers.sipp import Sipp  # noqa: E402
 from tests.peers.sipping import wait_for_sip  # noqa: E402
 
-PORTS = {"switch": 15640, "sipp_uas": 15641, "kamailio": 15642, "uac": 15643}
+PORTS = {"switch": 15640, "sipp_uas": 15641, "kamailio": 15642, "uac": 15643, "floor": 15645}
 MEDIA = 15650  # sipp binds the media port and the one two above it
 TEST_CONF = ROOT / "tests" / "modules" / "mod_sofia" / "conf"
 
@@ -94,6 +97,33 @@ class Step:
 
 
 USER, PASSWORD = "1000", "1234"
+
+FLOOR = """
+import asyncio, uvloop
+CHALLENGE = b'WWW-Authenticate: Digest realm="127.0.0.1", nonce="0123456789abcdef", algorithm=MD5, qop="auth"'
+COPIED = (b"Via:", b"From", b"Call", b"CSeq")
+
+class Responder(asyncio.DatagramProtocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        lines = data.split(b"\\r\\n\\r\\n", 1)[0].split(b"\\r\\n")[1:]
+        kept = [line for line in lines if line[:4] in COPIED]
+        kept += [line + b";tag=floor" for line in lines if line[:3] == b"To:"]
+        if b"Authorization:" in data:
+            head = [b"SIP/2.0 200 OK", *kept]
+        else:
+            head = [b"SIP/2.0 401 Unauthorized", *kept, CHALLENGE]
+        self.transport.sendto(b"\\r\\n".join([*head, b"Content-Length: 0", b"", b""]), addr)
+
+async def main():
+    await asyncio.get_running_loop().create_datagram_endpoint(Responder, local_addr=("127.0.0.1", {port}))
+    print("READY", flush=True)
+    await asyncio.Event().wait()
+
+uvloop.run(main())
+"""
 
 
 def switch_conf(work: Path) -> Path:
@@ -228,7 +258,7 @@ def main() -> None:
     parser.add_argument("--rates", default="", help="comma-separated rates (default: a ladder)")
     parser.add_argument("--no-uvloop", action="store_true", help="run the switch on stock asyncio")
     parser.add_argument(
-        "--skip", default="", help="comma-separated targets to skip (sipp_uas,kamailio,switch)"
+        "--skip", default="", help="comma-separated targets to skip (sipp_uas,kamailio,floor,switch)"
     )
     args = parser.parse_args()
     duration = 2.0 if args.quick else args.duration
@@ -271,6 +301,20 @@ def main() -> None:
         finally:
             kamailio.close()
 
+    if "floor" not in skip:
+        print("\nbare uvloop responder (the floor of a Python registrar: no parsing, no checks)")
+        floor = subprocess.Popen(
+            [sys.executable, "-c", FLOOR.format(port=PORTS["floor"])], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert floor.stdout is not None
+            if "READY" not in floor.stdout.readline():
+                raise RuntimeError("the floor responder did not start")
+            results["floor"] = best(sweep("floor", PORTS["floor"], rates, duration, work, floor.pid))
+        finally:
+            floor.kill()
+            floor.wait()
+
     if "switch" not in skip:
         print(f"\nswitchcore mod_sofia ({'stock asyncio' if args.no_uvloop else 'uvloop when installed'})")
         conf = switch_conf(work)
@@ -288,13 +332,16 @@ def main() -> None:
     print("\nBest passing rate (REGISTER + 401 + REGISTER + 200 per registration, < 0.1% failed)")
     for name, step in results.items():
         figure = f"{step.achieved:8.1f} reg/s" if step else "    none"
-        cpu = f"  switch CPU {step.cpu_us:.0f} us/reg" if step and step.cpu_us else ""
+        cpu = f"  own CPU {step.cpu_us:.0f} us/reg" if step and step.cpu_us else ""
         print(f"  {name:<9} {figure}{cpu}")
     switch, ceiling, kam = results.get("switch"), results.get("sipp_uas"), results.get("kamailio")
     if switch and ceiling:
         print(f"  switch / sipp ceiling: {switch.achieved / ceiling.achieved:.2f}")
     if switch and kam:
         print(f"  switch / kamailio:     {switch.achieved / kam.achieved:.2f}")
+    floor = results.get("floor")
+    if switch and floor and switch.cpu_us and floor.cpu_us:
+        print(f"  switch CPU / floor CPU per REGISTER: {switch.cpu_us / floor.cpu_us:.1f}")
     if switch and switch.achieved >= max(rates) * 0.9:
         print("  (the switch passed the highest rate tried: raise --rates to find its limit)")
 

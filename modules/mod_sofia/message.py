@@ -453,6 +453,15 @@ def parse_start_line(line: str) -> tuple[str, str, str] | tuple[int, str, str]:
     return method, uri, version
 
 
+def split_lines(head: str) -> list[str]:
+    """The lines of a message head, ended by CRLF or (leniently, RFC 3261 7.5) a bare LF."""
+    lines = head.split("\r\n")
+    if head.count("\n") == len(lines) - 1:
+        return lines  # every line ended with CRLF: the usual case
+    lines = head.split("\n")
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
     """Parse one message (RFC 3261 7).  The body is framed by Content-Length; on a
     datagram a missing Content-Length means "to the end" and trailing octets past
@@ -462,9 +471,7 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
         raise ParseError("no empty line after the headers")
     head_bytes, rest = split
     head = head_bytes.decode("utf-8", "surrogateescape")
-    lines = head.split("\n")
-    if "\r" in head:
-        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    lines = split_lines(head)
     start = parse_start_line(lines[0])
     headers = tuple(parse_header_lines(lines[1:]))
     body = frame_body(headers, rest, datagram)

@@ -32,6 +32,7 @@ from .message import (
     parse_header_lines,
     parse_start_line,
     split_head,
+    split_lines,
 )
 from .uri import ParseError
 
@@ -122,9 +123,7 @@ def check(data: bytes, policy: Policy = DEFAULT_POLICY) -> Verdict:
     else:
         head_bytes, rest = split
     head = head_bytes.decode("utf-8", "surrogateescape")
-    lines = head.split("\n")
-    if "\r" in head:
-        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    lines = split_lines(head)
     first = lines[0]
     if first.startswith("SIP/"):
         return _check_response(first, lines, rest, problems)

@@ -215,6 +215,7 @@ class AuthResult(enum.Enum):
 
 
 _MAC_BYTES = 16
+_ISSUED_LIMIT = 16384
 
 
 class DigestServer:
@@ -242,14 +243,26 @@ class DigestServer:
         self.track_nc = track_nc
         self.max_tracked = max_tracked
         self._nc_seen: dict[str, tuple[int, float]] = {}  # nonce -> (highest nc, issue time)
+        # The nonces this server issued lately, with their times: the answer to a challenge
+        # comes back within moments, and is then checked without decoding and hashing.
+        self._issued: dict[tuple[str, str], float] = {}
 
     def make_nonce(self, realm: str, now: float) -> str:
-        stamp = struct.pack(">Q", int(now * 1000))
+        millis = int(now * 1000)
+        stamp = struct.pack(">Q", millis)
         mac = hmac.digest(self.secret, stamp + realm.encode("utf-8", "surrogateescape"), "sha256")
-        return base64.urlsafe_b64encode(stamp + mac[:_MAC_BYTES]).decode().rstrip("=")
+        nonce = base64.urlsafe_b64encode(stamp + mac[:_MAC_BYTES]).decode().rstrip("=")
+        issued = self._issued
+        if len(issued) >= _ISSUED_LIMIT:
+            del issued[next(iter(issued))]  # the oldest: dicts keep insertion order
+        issued[(nonce, realm)] = millis / 1000.0
+        return nonce
 
     def nonce_time(self, nonce: str, realm: str) -> float | None:
         """When the nonce was issued, or None if it is not one of ours for `realm`."""
+        known = self._issued.get((nonce, realm))
+        if known is not None:
+            return known
         try:
             raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
         except ValueError:

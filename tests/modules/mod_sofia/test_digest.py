@@ -253,3 +253,25 @@ def test_authorize_uses_proxy_authorization_for_407() -> None:
     retry = authorize(request, challenged, "alice", "pw")
     assert retry is not None and "Proxy-Authorization" in retry and "Authorization" not in retry
     assert authorize(request, make_response(request, 407), "alice", "pw") is None
+
+
+def test_a_nonce_just_issued_is_known_without_decoding_and_agrees_with_its_mac() -> None:
+    server = DigestServer(secret=b"k" * 32)
+    nonce = server.make_nonce("example.com", 1000.25)
+    assert server.nonce_time(nonce, "example.com") == 1000.25
+    assert server.nonce_time(nonce, "other.example.com") is None  # another realm's
+    fresh = DigestServer(secret=b"k" * 32)  # same secret, nothing remembered: decoded from the MAC
+    assert fresh.nonce_time(nonce, "example.com") == 1000.25
+    assert DigestServer(secret=b"x" * 32).nonce_time(nonce, "example.com") is None
+
+
+def test_remembered_nonces_stay_bounded() -> None:
+    from modules.mod_sofia import digest
+
+    server = DigestServer(secret=b"k" * 32)
+    first = server.make_nonce("example.com", 1.0)
+    for n in range(digest._ISSUED_LIMIT + 10):
+        server.make_nonce("example.com", 2.0 + n / 1000)
+    assert len(server._issued) <= digest._ISSUED_LIMIT
+    assert (first, "example.com") not in server._issued
+    assert server.nonce_time(first, "example.com") == 1.0  # still ours: checked by its MAC

@@ -45,7 +45,7 @@ class ServerRequest:
         "cancelled",
         "_stack",
         "_tag",
-        "_ack_event",
+        "_ack_waiters",
         "ack",
     )
 
@@ -60,7 +60,9 @@ class ServerRequest:
         self.ack: Request | None = None
         self._stack = stack
         self._tag: str | None = None
-        self._ack_event: asyncio.Event | None = None
+        # Futures of those waiting for the ACK: every answered INVITE has one waiter, so
+        # no Event, no wait_for task (a bare future and, with a timeout, one timer).
+        self._ack_waiters: list[asyncio.Future[None]] = []
 
     def __repr__(self) -> str:
         return f"<Incoming {self.request.method} {self.request.uri} txn={self.txn} from {self.source.transport}:{self.source.addr[0]}:{self.source.addr[1]}>"
@@ -135,12 +137,16 @@ class ServerRequest:
             return True
         if self.ack_timed_out:
             return False
-        if self._ack_event is None:
-            self._ack_event = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._ack_waiters.append(waiter)
+        timer = loop.call_later(timeout, _wake, waiter) if timeout is not None else None
         try:
-            await asyncio.wait_for(self._ack_event.wait(), timeout)
-        except TimeoutError:
-            return False
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._ack_waiters.remove(waiter)
         return self.ack_received
 
     # -- called by the stack --
@@ -150,14 +156,19 @@ class ServerRequest:
             return False
         self.ack_received = True
         self.ack = ack
-        if self._ack_event is not None:
-            self._ack_event.set()
+        for waiter in self._ack_waiters:
+            _wake(waiter)
         return True
 
     def on_ack_timeout(self) -> None:
         self.ack_timed_out = True
-        if self._ack_event is not None:
-            self._ack_event.set()
+        for waiter in self._ack_waiters:
+            _wake(waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 __all__ = ["Responder", "ServerRequest"]

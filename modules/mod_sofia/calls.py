@@ -48,7 +48,16 @@ from .dialog import Dialog
 from .headers import Via
 from .in_dialog import quoted
 from .media import RtpSocket, SipDriver, SipMedia, rtp_config
-from .message import Request, Response, make_request, new_call_id, new_tag
+from .message import Request, Response, make_request, make_response, new_call_id, new_tag
+from .session_refresh import RefreshWatch, timer_tags
+from .session_timer import (
+    Accept,
+    TimerHeaderError,
+    TimerPolicy,
+    offer_headers,
+    read_answer,
+    refresh_headers,
+)
 from .transaction import make_cancel
 from .tu import Address, Incoming
 from .uri import URI, NameAddr
@@ -63,6 +72,8 @@ log = logging.getLogger("mod_sofia.calls")
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY, MESSAGE, UPDATE"
 REPLACES_DIALPLAN = "sofia_replaces"  # the dialplan of a leg that replaces another (wiring.py)
 SDP = "application/sdp"
+# sofia-sip's BYE when a session timer runs out (FreeSWITCH logs the call's end as a session timeout).
+SESSION_TIMEOUT_REASON = ("Reason", 'SIP;cause=408;text="Session timeout"')
 
 
 def reason_header(cause: HangupCause) -> tuple[str, str]:
@@ -114,6 +125,11 @@ class SipCall:
         self.originator: Session | None = None  # outbound: the leg that dialled us
         self._cancel_sent = False
         self._uac_task: asyncio.Task[None] | None = None
+        # RFC 4028: what the INVITE negotiated (sent with our 2xx), the watch, and what the peer allows.
+        self.timer_accept: Accept | None = None
+        self.refresh = RefreshWatch(self, handler.refresh_clock)
+        self.peer_allow: frozenset[str] = frozenset()
+        self.bye_reason: tuple[str, str] | None = None  # replaces the Q.850 Reason of our BYE
 
     # ---- helpers ----------------------------------------------------------------------------
 
@@ -124,6 +140,20 @@ class SipCall:
     @property
     def call_id(self) -> str:
         return self.invite.call_id if self.invite is not None else ""
+
+    @property
+    def timer_policy(self) -> TimerPolicy:
+        return self.handler.timer_policy
+
+    @property
+    def peer_allows_update(self) -> bool:
+        return "UPDATE" in self.peer_allow
+
+    def learn_allow(self, message: Request | Response) -> None:
+        """The methods the peer's Allow lists (RFC 3261 20.5), kept from its last message with one."""
+        allow = message.values("Allow")
+        if allow:
+            self.peer_allow = frozenset(method.strip().upper() for method in allow)
 
     def policy(self) -> MediaPolicy:
         handler = self.handler
@@ -235,6 +265,7 @@ class SipCall:
         req = incoming.request
         self.incoming, self.invite = incoming, req
         self.peer, self.transport = incoming.source.addr, incoming.source.transport
+        self.learn_allow(req)
         from_addr, to_addr, ruri = req.from_addr, req.to_addr, req.ruri
         cid_num = from_addr.uri.user or ""
         cid_name = from_addr.display or cid_num
@@ -349,7 +380,11 @@ class SipCall:
         req = self.incoming.request
         self.dialog = Dialog.from_uas(req, self.local_tag, local_contact=self.contact())
         self.handler.track(self)
-        await self.incoming.respond(200, "OK", self.contact_headers(), body, SDP, to_tag=self.local_tag)
+        accept = self.timer_accept
+        headers = self.contact_headers() + list(accept.headers if accept is not None else ())
+        await self.incoming.respond(200, "OK", headers, body, SDP, to_tag=self.local_tag)
+        if accept is not None:
+            self.refresh.start(accept.timer)  # RFC 4028 §10: the timer runs from the 2xx
         wait_for_ack = getattr(self.incoming, "wait_for_ack", None)
         if wait_for_ack is not None:
             self._ack_watch = asyncio.get_running_loop().create_task(self._watch_ack(wait_for_ack))
@@ -368,7 +403,7 @@ class SipCall:
         return [
             ("Contact", str(self.contact())),
             ("Allow", ALLOW),
-            ("Supported", "timer, path, replaces"),
+            ("Supported", self.handler.supported),
             ("User-Agent", self.handler.user_agent),
         ]
 
@@ -471,8 +506,9 @@ class SipCall:
         to_uri = target.uri.without_param("fs_path")
         headers = [
             ("Allow", ALLOW),
-            ("Supported", "timer, path, replaces"),
+            ("Supported", self.handler.supported),
             ("User-Agent", self.handler.user_agent),
+            *offer_headers(self.timer_policy),  # RFC 4028 §7.1
         ]
         headers += [(k[len("sip_h_") :], v) for k, v in variables.items() if k.startswith("sip_h_")]
         self.invite = make_request(
@@ -579,6 +615,7 @@ class SipCall:
         ack = self.dialog.create_ack(self.invite.cseq.number, self.via())
         self.handler.stack.send_stateless(ack, self.peer, self.transport)
         self.answered = True
+        self.learn_allow(response)
         if response.body and self.negotiated is None:
             await self._take_answer(response)
         session = self.session
@@ -587,10 +624,17 @@ class SipCall:
             return
         session.variables["sip_term_status"] = str(response.status)
         session.mark_answered()
+        try:
+            timer = read_answer(self.timer_policy, response.get("Session-Expires"), timer_tags(response))
+        except TimerHeaderError as exc:  # RFC 4028 §7.2 gives no remedy: run without a timer
+            log.warning("[%s] unusable Session-Expires in the 2xx: %s", self.uuid, exc)
+            timer = None
+        self.refresh.start(timer)
 
     def on_stray_2xx(self, response: Response) -> None:
-        if self.dialog is not None and self.invite is not None:
-            ack = self.dialog.create_ack(self.invite.cseq.number, self.via())
+        # The 2xx of the initial INVITE or of a re-INVITE of ours (a refresh): ACK its own CSeq.
+        if self.dialog is not None and not self.dialog.terminated and response.cseq.method == "INVITE":
+            ack = self.dialog.create_ack(response.cseq.number, self.via())
             self.handler.stack.send_stateless(ack, self.peer, self.transport)
 
     def _send_cancel(self) -> None:
@@ -609,6 +653,7 @@ class SipCall:
     # ---- our side ends the call ------------------------------------------------------------
 
     async def hangup(self, cause: HangupCause) -> None:
+        self.refresh.stop()
         if self._ack_watch is not None and not self._ack_watch.done():
             self._ack_watch.cancel()
         try:
@@ -647,7 +692,7 @@ class SipCall:
                 await asyncio.wait_for(self.refer_done.wait(), 5)
             if self.dialog.terminated:
                 return
-        bye = self.dialog.create_request("BYE", self.via(), headers=[reason_header(cause)])
+        bye = self.dialog.create_request("BYE", self.via(), headers=[self.bye_reason or reason_header(cause)])
         self.dialog.terminate()
         if self.session is not None:
             self.session.variables.setdefault("sip_hangup_disposition", "send_bye")
@@ -655,6 +700,78 @@ class SipCall:
 
     async def send_dtmf(self, digits: str, duration_ms: int) -> None:
         await in_dialog.send_dtmf(self, digits, duration_ms)
+
+    # ---- session timer (RFC 4028; the watch is session_refresh.RefreshWatch) ------------------
+
+    async def send_refresh(self, interval: int, use_invite: bool) -> Response:
+        """One refresh of ours: UPDATE without a body (RFC 3311), or a re-INVITE with our current SDP.
+
+        The re-INVITE offers the session as it stands (same o= version: nothing changed,
+        RFC 3264 8) and its 2xx is ACKed.  The transaction runs to its end (and its ACK
+        goes out) even if the watch is restarted meanwhile.
+        """
+        dialog = self.dialog
+        if dialog is None or dialog.terminated:
+            return _no_dialog(self.invite)
+        headers = [
+            ("Allow", ALLOW),
+            ("Supported", self.handler.supported),
+            ("User-Agent", self.handler.user_agent),
+            *refresh_headers(self.timer_policy, interval),
+        ]
+        if use_invite and self.local_sdp is not None:
+            request = dialog.create_request(
+                "INVITE", self.via(), headers=headers, body=bytes(self.local_sdp), content_type=SDP
+            )
+        else:
+            request = dialog.create_request("UPDATE", self.via(), headers=headers)
+        work = asyncio.get_running_loop().create_task(self._refresh_transaction(request))
+        return await asyncio.shield(work)
+
+    async def _refresh_transaction(self, request: Request) -> Response:
+        response = await self.handler.stack.request(request, self.peer, self.transport)
+        dialog = self.dialog
+        if dialog is None or not 200 <= response.status < 300:
+            return response
+        if request.method == "INVITE" and not dialog.terminated:
+            ack = dialog.create_ack(request.cseq.number, self.via())
+            self.handler.stack.send_stateless(ack, self.peer, self.transport)
+        dialog.receive_response(response)  # a 2xx refreshes the remote target (RFC 3261 12.2.1.2)
+        self.learn_allow(response)
+        if request.method == "INVITE" and response.body and self.local_sdp is not None:
+            try:
+                answer = SessionDescription.parse(response.body)
+                negotiated = accept_answer(self.local_sdp, answer, self.policy(), self.switch.registry.codecs)
+            except (SdpError, IncompatibleMedia) as exc:
+                log.warning("[%s] unusable SDP answer to our refresh: %s", self.uuid, exc)
+            else:
+                await self.open_media(negotiated)
+        return response
+
+    def session_expired(self) -> None:
+        """RFC 4028 §10: no refresh in time; FreeSWITCH (sofia-sip) sends BYE with a 408 Reason."""
+        session = self.session
+        if session is None or session.hungup or self.bye_received:
+            return
+        log.warning("[%s] session timeout: no session refresh in time, hanging up", self.uuid)
+        self.bye_reason = SESSION_TIMEOUT_REASON
+        session.variables["sip_hangup_disposition"] = "send_bye"
+        session.hangup(HangupCause.RECOVERY_ON_TIMER_EXPIRE)
+
+    def refresh_failed(self, status: int) -> None:
+        """RFC 4028 §10: our refresh got 408 (or no answer) or 481; the BYE ends what may be left."""
+        session = self.session
+        if session is None or session.hungup or self.bye_received:
+            return
+        log.warning("[%s] session refresh failed with %d, hanging up", self.uuid, status)
+        session.variables["sip_hangup_disposition"] = "send_bye"
+        session.hangup(cause_from_sip(status))
+
+
+def _no_dialog(invite: Request | None) -> Response:
+    """What a refresh meets when the dialog is already gone: 481, as the peer would say."""
+    assert invite is not None
+    return make_response(invite, 481)
 
 
 def target_of(dest: str, default_transport: str = "udp") -> Target:

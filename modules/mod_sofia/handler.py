@@ -23,6 +23,8 @@ from .calls import ALLOW, SipCall
 from .dialog import CSeqOutOfOrder
 from .message import Response
 from .replaces import Replaces, ReplacesError, judge
+from .session_refresh import Clock, LoopClock
+from .session_timer import TimerPolicy, supported_tags
 from .tu import Incoming
 from .uri import NameAddr
 
@@ -53,6 +55,9 @@ class SofiaCallHandler:
         self.calls: dict[str, SipCall] = {}
         self._policies: dict[tuple[object, ...], MediaPolicy] = {}
         self._contacts: dict[tuple[str, str], NameAddr] = {}
+        self._timer: tuple[object, TimerPolicy, str] | None = None
+        # Session timers' time (RFC 4028): the loop's; tests set a ScaledClock.
+        self.refresh_clock: Clock = LoopClock()
 
     # ---- what calls read from the profile ---------------------------------------------------
 
@@ -77,6 +82,24 @@ class SofiaCallHandler:
     @property
     def user_agent(self) -> str:
         return self.param("user-agent-string", "switchcore")
+
+    def _timer_settings(self) -> tuple[object, TimerPolicy, str]:
+        params = self.profile.params
+        cached = self._timer
+        if cached is None or cached[0] is not params:  # read again after a reload
+            policy = TimerPolicy.from_params(params)
+            cached = self._timer = (params, policy, ", ".join((*supported_tags(policy), "path", "replaces")))
+        return cached
+
+    @property
+    def timer_policy(self) -> TimerPolicy:
+        """The profile's session timer params (`enable-timer`, `session-timeout`, `minimum-session-expires`)."""
+        return self._timer_settings()[1]
+
+    @property
+    def supported(self) -> str:
+        """Our Supported header: "timer" only while this profile's session timers are on."""
+        return self._timer_settings()[2]
 
     def policy(self, prefs: str, dtmf_type: str, rfc2833_pt: int, negotiation: str) -> MediaPolicy:
         """The offer/answer policy for these settings, built once (calls of a profile share a few)."""
@@ -176,7 +199,9 @@ class SofiaCallHandler:
             if not await self._authorised(incoming, in_dialog=True):
                 return
             await in_dialog.on_refer(call, incoming)
-        elif method in ("OPTIONS", "NOTIFY", "UPDATE"):
+        elif method == "UPDATE":
+            await in_dialog.on_update(call, incoming)
+        elif method in ("OPTIONS", "NOTIFY"):
             await incoming.respond(200, "OK")
         else:
             await incoming.respond(405, "Method Not Allowed", [("Allow", ALLOW)])
@@ -284,12 +309,17 @@ class SofiaCallHandler:
         if len(self.switch.sessions) >= max_sessions:
             await incoming.respond(503, "Maximum Calls In Progress", [("Retry-After", "5")])
             return
+        # RFC 4028 §9 before routing (sofia-sip does it before FreeSWITCH sees the call): 422 / 420 / 400.
+        timer = await in_dialog.negotiate_timer(self.timer_policy, incoming)
+        if timer is None:
+            return
         replaced_uuid = ""
         if incoming.request.get("Replaces") is not None:
             replaced_uuid = await self._replaced_uuid(incoming)
             if not replaced_uuid:
                 return
         call = SipCall(self, "inbound")
+        call.timer_accept = timer
         self.calls[incoming.request.call_id] = call
         try:
             await call.inbound(incoming, user, domain, replaces=replaced_uuid)

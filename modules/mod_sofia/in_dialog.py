@@ -8,6 +8,9 @@ checked that the request belongs to the leg's dialog and is in CSeq order
 - A re-INVITE is answered from the profile's codec policy; `a=sendonly` /
   `a=inactive` (RFC 3264 8.4, RFC 6337) put the leg on hold: its partner hears
   hold music, `CHANNEL_HOLD` fires, the hold media timeout applies.
+- A re-INVITE or UPDATE (RFC 3311) is also a session refresh (RFC 4028): its
+  timer headers are negotiated like an initial INVITE's (422/420/400 refuse
+  it), our 2xx carries the result and the leg's refresh watch restarts.
 - INFO with `application/dtmf-relay` (or `application/dtmf`) carries digits.
 - REFER (RFC 3515) is a blind transfer of the partner, reported by NOTIFY sipfrag; with
   `Replaces` in its Refer-To (RFC 5589 7) an attended transfer: when the named dialog
@@ -33,6 +36,7 @@ from switchcore.states import CallState
 
 from .message import Request
 from .replaces import Replaces, ReplacesError, refer_target
+from .session_timer import Accept, Refuse, TimerHeaderError, TimerPolicy, answer_request
 from .tu import Incoming
 
 if TYPE_CHECKING:
@@ -65,9 +69,45 @@ async def on_bye(call: SipCall, incoming: Incoming) -> None:
         session.hangup(cause)
 
 
+async def negotiate_timer(policy: TimerPolicy, incoming: Incoming) -> Accept | None:
+    """RFC 4028 §9 for an INVITE, re-INVITE or UPDATE; None once a refusal (422, 420) or 400 is sent."""
+    req = incoming.request
+    try:
+        result = answer_request(
+            policy,
+            session_expires=req.get("Session-Expires"),
+            min_se=req.get("Min-SE"),
+            supported=[tag.lower() for tag in req.values("Supported")],
+            require=[tag.lower() for tag in req.values("Require")],
+        )
+    except TimerHeaderError as exc:
+        await incoming.respond(400, "Bad Request", [("Warning", f'399 switchcore "{quoted(exc)}"')])
+        return None
+    if isinstance(result, Refuse):
+        log.info("[%s] %s refused: %d %s", req.call_id, req.method, result.status, result.reason)
+        await incoming.respond(result.status, result.reason, list(result.headers))
+        return None
+    return result
+
+
+def refreshed(call: SipCall, incoming: Incoming, accepted: Accept) -> None:
+    """A refresh we answered 2xx (RFC 4028 §10): the watch restarts with what it negotiated.
+
+    Whoever refreshed last, and whichever refresher the request chose (FreeSWITCH's
+    complaint 13: a re-INVITE changing the refresher went unanswered), the 2xx
+    carries the new Session-Expires and the watch follows it.
+    """
+    call.learn_allow(incoming.request)
+    call.refresh.start(accepted.timer)
+
+
 async def on_reinvite(call: SipCall, incoming: Incoming) -> None:
-    """A re-INVITE: hold, unhold or a new address (RFC 3264 8, RFC 6337 for hold)."""
+    """A re-INVITE: hold, unhold, a new address (RFC 3264 8, RFC 6337 for hold), a session refresh."""
     req = incoming.request  # CSeq order and target refresh: the handler applied them
+    accepted = await negotiate_timer(call.timer_policy, incoming)
+    if accepted is None:
+        return
+    headers = call.contact_headers() + list(accepted.headers)
     if not req.body:
         # RFC 3261 14.2 / RFC 3264 5: a re-INVITE without SDP asks for an offer.  Ours is
         # the session as it stands (same o= version: unchanged, RFC 3264 8); the ACK answers.
@@ -77,10 +117,18 @@ async def on_reinvite(call: SipCall, incoming: Incoming) -> None:
         log.info("[%s] re-INVITE without SDP: offering our current session", call.uuid)
         call.awaiting_answer = call.local_sdp
         call.reinvite_cseq = req.cseq.number
-        await incoming.respond(200, "OK", call.contact_headers(), bytes(call.local_sdp), SDP)
+        await incoming.respond(200, "OK", headers, bytes(call.local_sdp), SDP)
+        refreshed(call, incoming, accepted)
         return
+    await answer_in_dialog_offer(call, incoming, headers, accepted)
+
+
+async def answer_in_dialog_offer(
+    call: SipCall, incoming: Incoming, headers: list[tuple[str, str]], accepted: Accept
+) -> None:
+    """Answer the SDP offer of a re-INVITE or UPDATE from the codec policy (488 when unusable)."""
     try:
-        offer = SessionDescription.parse(req.body)
+        offer = SessionDescription.parse(incoming.request.body)
         answer = answer_offer(offer, call.local_media(), call.policy(), call.switch.registry.codecs)
     except (SdpError, IncompatibleMedia) as exc:
         await incoming.respond(488, "Not Acceptable Here", [("Warning", f'399 switchcore "{quoted(exc)}"')])
@@ -89,8 +137,23 @@ async def on_reinvite(call: SipCall, incoming: Incoming) -> None:
     held = audio is not None and is_hold(offer, audio)
     call.local_sdp = answer.sdp
     await call.open_media(answer.negotiated)
-    await incoming.respond(200, "OK", call.contact_headers(), bytes(answer.sdp), SDP)
+    await incoming.respond(200, "OK", headers, bytes(answer.sdp), SDP)
+    refreshed(call, incoming, accepted)
     set_held(call, held)
+
+
+async def on_update(call: SipCall, incoming: Incoming) -> None:
+    """UPDATE (RFC 3311): a session refresh (RFC 4028) and, with SDP, an offer answered at once."""
+    req = incoming.request
+    accepted = await negotiate_timer(call.timer_policy, incoming)
+    if accepted is None:
+        return
+    headers = call.contact_headers() + list(accepted.headers)
+    if not req.body:
+        await incoming.respond(200, "OK", headers)
+        refreshed(call, incoming, accepted)
+        return
+    await answer_in_dialog_offer(call, incoming, headers, accepted)
 
 
 def set_held(call: SipCall, held: bool) -> None:
@@ -414,8 +477,10 @@ __all__ = [
     "attended_transfer",
     "on_bye",
     "on_info",
+    "negotiate_timer",
     "on_refer",
     "on_reinvite",
+    "on_update",
     "release",
     "replace_app",
     "send_dtmf",

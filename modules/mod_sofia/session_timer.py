@@ -196,14 +196,87 @@ def offer_headers(policy: TimerPolicy) -> tuple[tuple[str, str], ...]:
     return (("Session-Expires", str(policy.session_expires)), ("Min-SE", str(policy.min_se)))
 
 
-def read_answer(policy: TimerPolicy, session_expires: str | None) -> SessionTimer | None:
-    """The UAC side of a 2xx to our INVITE (§7.2).
+def read_answer(
+    policy: TimerPolicy, session_expires: str | None, supported: Collection[str] = ("timer",)
+) -> SessionTimer | None:
+    """The UAC side of a 2xx to our INVITE or refresh (§7.2).
 
     "If the 2xx response did not contain a Session-Expires header field, there
-    is no session expiration."  Raises TimerHeaderError.
+    is no session expiration."  A UAS that knows the extension copies our
+    Session-Expires into its 2xx (§9), so a 2xx without one and without
+    "timer" in its Supported/Require (`supported`) comes from a UAS that does
+    not know it: then, as sofia-sip does for FreeSWITCH, we refresh at our own
+    interval; the peer's session never expires, but a refresh that meets
+    408/481 still ends a dead call (RFC 3261 12.2.1.2).  Raises TimerHeaderError.
     """
-    if not policy.active or session_expires is None:
+    if not policy.active:
         return None
+    if session_expires is None:
+        return None if "timer" in supported else SessionTimer(policy.session_expires, we_refresh=True)
     answer = SessionExpires.parse(session_expires)
     # §7.2: a 2xx without a refresher parameter leaves the refreshing to the UAC (us).
     return SessionTimer(answer.interval, we_refresh=answer.refresher is not Refresher.UAS)
+
+
+def refresh_headers(policy: TimerPolicy, interval: int) -> tuple[tuple[str, str], ...]:
+    """Headers for a refresh we send as the refresher (§7.4): the current interval, refresher=uac (us)."""
+    return (
+        ("Session-Expires", str(SessionExpires(interval, Refresher.UAC))),
+        ("Min-SE", str(policy.min_se)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Renewed:
+    """A 2xx to our refresh: `timer` runs from now on (None: no session expiration any more, §7.2)."""
+
+    timer: SessionTimer | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRefresh:
+    """Send the refresh again with this interval (at once, or after a pause) and method."""
+
+    interval: int
+    at_once: bool
+    use_invite: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EndSession:
+    """The refresh proved the dialog gone: hang up with BYE (§10, RFC 3261 12.2.1.2)."""
+
+    status: int
+
+
+def refresh_outcome(
+    policy: TimerPolicy,
+    interval: int,
+    *,
+    method: str,
+    status: int,
+    session_expires: str | None,
+    min_se: str | None,
+    supported: Collection[str],
+) -> Renewed | RetryRefresh | EndSession:
+    """What the final response to a refresh we sent (UPDATE or re-INVITE) means."""
+    if 200 <= status < 300:
+        try:
+            return Renewed(read_answer(policy, session_expires, supported))
+        except TimerHeaderError:
+            return Renewed(SessionTimer(interval, we_refresh=True))  # a garbled answer: keep ours
+    if status in (408, 481):
+        # §10: "If the session refresh request transaction times out or generates a
+        # 408 or 481 response, then the UAC sends a BYE request".
+        return EndSession(status)
+    use_invite = method == "INVITE"
+    if status == 422 and min_se is not None:
+        try:
+            # §7.4: retry with an interval of at least the 422's Min-SE (ours only goes up).
+            return RetryRefresh(max(interval, parse_min_se(min_se)), True, use_invite)
+        except TimerHeaderError:
+            pass
+    if method == "UPDATE" and status in (405, 501):
+        return RetryRefresh(interval, True, True)  # UPDATE refused after all: re-INVITE (RFC 3311 5.1)
+    # 491 (RFC 3261 14.1), 5xx and the like leave the session as it was: try again before it expires.
+    return RetryRefresh(interval, False, use_invite)

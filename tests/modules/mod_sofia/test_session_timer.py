@@ -6,8 +6,11 @@ import pytest
 
 from modules.mod_sofia.session_timer import (
     Accept,
+    EndSession,
     Refresher,
     Refuse,
+    Renewed,
+    RetryRefresh,
     SessionExpires,
     SessionTimer,
     TimerHeaderError,
@@ -16,6 +19,8 @@ from modules.mod_sofia.session_timer import (
     offer_headers,
     parse_min_se,
     read_answer,
+    refresh_headers,
+    refresh_outcome,
     supported_tags,
 )
 
@@ -130,3 +135,50 @@ def test_uac_side_offers_its_interval_and_reads_the_refresher_from_the_2xx() -> 
     assert read_answer(POLICY, "1200;refresher=uac") == SessionTimer(1200, we_refresh=True)
     assert read_answer(POLICY, "1200;refresher=uas") == SessionTimer(1200, we_refresh=False)
     assert read_answer(POLICY, None) is None
+
+
+def test_a_2xx_from_a_uas_that_does_not_know_timers_leaves_us_refreshing_at_our_interval() -> None:
+    assert read_answer(POLICY, None, supported=()) == SessionTimer(1800, we_refresh=True)
+    assert read_answer(POLICY, None, supported=("timer",)) is None
+    assert read_answer(TimerPolicy(enabled=False), None, supported=()) is None
+
+
+def test_our_refresh_names_us_the_refresher_with_the_current_interval() -> None:
+    assert refresh_headers(POLICY, 300) == (("Session-Expires", "300;refresher=uac"), ("Min-SE", "120"))
+
+
+def outcome(status: int, method: str = "UPDATE", **headers: str | None) -> object:
+    return refresh_outcome(
+        POLICY,
+        600,
+        method=method,
+        status=status,
+        session_expires=headers.get("session_expires"),
+        min_se=headers.get("min_se"),
+        supported=("timer",),
+    )
+
+
+def test_a_2xx_to_our_refresh_renews_the_timer_it_names() -> None:
+    assert outcome(200, session_expires="600;refresher=uac") == Renewed(SessionTimer(600, True))
+    # The peer takes the refreshing over (§7.2: refresher=uas is the UAS of our refresh).
+    assert outcome(200, session_expires="600;refresher=uas") == Renewed(SessionTimer(600, False))
+    assert outcome(200, session_expires=None) == Renewed(None)
+    assert outcome(200, session_expires="garbage") == Renewed(SessionTimer(600, True))
+
+
+@pytest.mark.parametrize("status", [408, 481])
+def test_408_or_481_to_our_refresh_ends_the_session(status: int) -> None:
+    assert outcome(status) == EndSession(status)
+
+
+def test_422_to_our_refresh_retries_at_once_with_the_larger_interval() -> None:
+    assert outcome(422, min_se="900") == RetryRefresh(900, at_once=True, use_invite=False)
+    assert outcome(422, "INVITE", min_se="90") == RetryRefresh(600, at_once=True, use_invite=True)
+
+
+def test_update_refused_as_unknown_falls_back_to_reinvite_and_other_failures_wait() -> None:
+    assert outcome(501) == RetryRefresh(600, at_once=True, use_invite=True)
+    assert outcome(405) == RetryRefresh(600, at_once=True, use_invite=True)
+    assert outcome(491, "INVITE") == RetryRefresh(600, at_once=False, use_invite=True)
+    assert outcome(503) == RetryRefresh(600, at_once=False, use_invite=False)

@@ -548,6 +548,7 @@ def bench_opus(
     use_uvloop: bool,
     wall_seconds: float,
     repeat: int,
+    wall_sizes: list[int] | None = None,
 ) -> None:
     loop_name = "uvloop" if use_uvloop else "asyncio"
     runner = _uvloop_run_ms if use_uvloop else asyncio.run
@@ -595,13 +596,13 @@ def bench_opus(
         f"    Opus room, shared encoding: largest under {REAL_TIME_CPU:.0%} of one core: {largest} members"
         f" (linear estimate {int(budget_ms * 1000 / per_member)})"
     )
-    if wall_seconds <= 0 or not largest:
+    if wall_seconds <= 0 or not (largest or wall_sizes):
         return
     print(
         f"    on the real media clock ({wall_seconds:.0f} s each; other load on the machine makes this noisy):"
     )
     wall_runner = _uvloop_run if use_uvloop else asyncio.run
-    for members in (largest, largest + 50):
+    for members in wall_sizes or [largest, largest + 50]:
         share, late, missed, sent = wall_runner(run_room(members, 3, wall_seconds, "OPUS"))
         expected = members * wall_seconds * 50
         ok = missed == 0 and share < REAL_TIME_CPU and sent >= 0.97 * expected
@@ -622,6 +623,11 @@ def main() -> None:
     parser.add_argument("--opus-sizes", default="50,100,150,200,250,300", help="Opus room sizes for part 4")
     parser.add_argument("--brute-sizes", default="50,100", help="Opus rooms without shared encoding")
     parser.add_argument("--only-opus", action="store_true", help="run part 4 only")
+    parser.add_argument(
+        "--opus-wall-sizes",
+        default="",
+        help="Opus rooms on the real clock (default: the largest that fits, +50)",
+    )
     args = parser.parse_args()
     number, repeat = (100, 3) if args.quick else (400, 5)
     seconds = 2.0 if args.quick else 4.0
@@ -643,8 +649,16 @@ def main() -> None:
             bench_room(seconds, sizes, args.uvloop)
     opus_sizes = [int(s) for s in args.opus_sizes.split(",")]
     brute_sizes = [int(s) for s in args.brute_sizes.split(",") if s]
+    wall_sizes = [int(s) for s in args.opus_wall_sizes.split(",") if s]
     bench_opus(
-        ticks, opus_sizes, brute_sizes, number, args.uvloop, 0.0 if args.no_wall else seconds, stepped_repeat
+        ticks,
+        opus_sizes,
+        brute_sizes,
+        number,
+        args.uvloop,
+        0.0 if args.no_wall else seconds,
+        stepped_repeat,
+        wall_sizes,
     )
     print(f"\n(took {time.perf_counter() - started:.1f} s)")
 

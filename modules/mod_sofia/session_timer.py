@@ -261,6 +261,9 @@ def refresh_outcome(
 ) -> Renewed | RetryRefresh | EndSession:
     """What the final response to a refresh we sent (UPDATE or re-INVITE) means."""
     if 200 <= status < 300:
+        if session_expires is None and "timer" not in supported:
+            # read_answer's UAS that does not know timers: we go on refreshing at the current interval.
+            return Renewed(SessionTimer(interval, we_refresh=True))
         try:
             return Renewed(read_answer(policy, session_expires, supported))
         except TimerHeaderError:

@@ -6,7 +6,8 @@ and a PCMU RTP stream that sends a tone and keeps what it hears.
   `162xx` to `sofia/external/162xx@127.0.0.1:162xx`, i.e. a destination number is the SIP port of
   the phone that answers it.
 - `RawPhone`: `call()`, `answer()`, in-dialog requests (`request()`), REFER, and a log of what
-  came in; BYE and NOTIFY are answered 200 by itself.
+  came in; BYE and NOTIFY are answered 200 by itself, other in-dialog requests 200 (a re-INVITE
+  with our SDP) unless `answers[method]` names another status and extra headers.
 - `RtpPeer`: sends a PCMU sine every 20 ms to where the SDP answer says, records what arrives.
 """
 
@@ -201,6 +202,7 @@ class RawPhone:
         self.incoming: asyncio.Queue[Request] = asyncio.Queue()
         self.legs: dict[str, Leg] = {}
         self.tag = new_tag()
+        self.answers: dict[str, tuple[int, list[tuple[str, str]]]] = {}  # in-dialog method -> answer
         self._transport: asyncio.DatagramTransport | None = None
 
     @property
@@ -258,19 +260,21 @@ class RawPhone:
         if message.method == "BYE":
             self.send(make_response(message, 200))
             leg.ended.set()
-        elif message.method == "INVITE":
+            return
+        status, extra = self.answers.get(message.method, (200, []))
+        if message.method == "INVITE" and status == 200:
             body = sdp(self.rtp.port, session_version=3)
             self.send(
                 make_response(
                     message,
                     200,
-                    headers=[("Contact", self.contact)],
+                    headers=[("Contact", self.contact), *extra],
                     body=body,
                     content_type="application/sdp",
                 )
             )
         else:
-            self.send(make_response(message, 200))
+            self.send(make_response(message, status, headers=extra))
 
     async def response(self, call_id: str, method: str, final: bool = True, timeout: float = 5.0) -> Response:
         """The next response to `method` in call `call_id` (provisional ones skipped when `final`)."""

@@ -44,7 +44,9 @@ def request(method: str) -> Request:
 class ScriptedLeg:
     """Answers each refresh with the next scripted (status, headers); then waits for ever."""
 
-    def __init__(self, clock: FakeClock, script: list[tuple[int, list[tuple[str, str]]]], update: bool = True):
+    def __init__(
+        self, clock: FakeClock, script: list[tuple[int, list[tuple[str, str]]]], update: bool = True
+    ):
         self.clock = clock
         self.script = list(script)
         self.update = update
@@ -140,7 +142,9 @@ async def test_failed_refreshes_are_retried_until_the_session_would_expire() -> 
 
 
 async def test_a_2xx_naming_the_peer_refresher_turns_the_watch_into_an_expiry_watch() -> None:
-    leg = ScriptedLeg(FakeClock(), [(200, [("Session-Expires", "120;refresher=uas"), ("Supported", "timer")])])
+    leg = ScriptedLeg(
+        FakeClock(), [(200, [("Session-Expires", "120;refresher=uas"), ("Supported", "timer")])]
+    )
     await run(leg, SessionTimer(120, we_refresh=True))
     assert len(leg.sent) == 1
     assert leg.expired_at == 60.0 + 88.0

@@ -34,12 +34,16 @@ def answer(
     require: tuple[str, ...] = (),
     policy: TimerPolicy = POLICY,
 ) -> Accept | Refuse:
-    return answer_request(policy, session_expires=session_expires, min_se=min_se, supported=supported, require=require)
+    return answer_request(
+        policy, session_expires=session_expires, min_se=min_se, supported=supported, require=require
+    )
 
 
 def test_policy_reads_freeswitch_param_names_and_defaults() -> None:
     assert TimerPolicy.from_params({}) == TimerPolicy(True, 1800, 120)
-    policy = TimerPolicy.from_params({"enable-timer": "false", "session-timeout": "600", "minimum-session-expires": "90"})
+    policy = TimerPolicy.from_params(
+        {"enable-timer": "false", "session-timeout": "600", "minimum-session-expires": "90"}
+    )
     assert policy == TimerPolicy(False, 600, 90)
     assert not policy.active
 
@@ -119,7 +123,9 @@ def test_the_requests_min_se_is_never_undercut() -> None:
 def test_disabled_timers_answer_plainly_but_refuse_require_timer_with_420() -> None:
     off = TimerPolicy(enabled=False)
     assert answer("1800", policy=off) == Accept(None)
-    assert answer("1800", require=("timer",), policy=off) == Refuse(420, "Bad Extension", (("Unsupported", "timer"),))
+    assert answer("1800", require=("timer",), policy=off) == Refuse(
+        420, "Bad Extension", (("Unsupported", "timer"),)
+    )
 
 
 def test_deadlines_follow_section_10() -> None:
@@ -163,7 +169,7 @@ def test_a_2xx_to_our_refresh_renews_the_timer_it_names() -> None:
     assert outcome(200, session_expires="600;refresher=uac") == Renewed(SessionTimer(600, True))
     # The peer takes the refreshing over (§7.2: refresher=uas is the UAS of our refresh).
     assert outcome(200, session_expires="600;refresher=uas") == Renewed(SessionTimer(600, False))
-    assert outcome(200, session_expires=None) == Renewed(None)
+    assert outcome(200, session_expires=None) == Renewed(None)  # §7.2, from a UAS that knows timers
     assert outcome(200, session_expires="garbage") == Renewed(SessionTimer(600, True))
 
 
@@ -182,3 +188,10 @@ def test_update_refused_as_unknown_falls_back_to_reinvite_and_other_failures_wai
     assert outcome(405) == RetryRefresh(600, at_once=True, use_invite=True)
     assert outcome(491, "INVITE") == RetryRefresh(600, at_once=False, use_invite=True)
     assert outcome(503) == RetryRefresh(600, at_once=False, use_invite=False)
+
+
+def test_a_2xx_to_our_refresh_from_a_peer_unaware_of_timers_keeps_our_current_interval() -> None:
+    result = refresh_outcome(
+        POLICY, 600, method="UPDATE", status=200, session_expires=None, min_se=None, supported=()
+    )
+    assert result == Renewed(SessionTimer(600, we_refresh=True))

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
@@ -74,10 +74,30 @@ class WriteCodec:
     rate: int  # the codec's PCM rate
     channels: int = 1
     fmtp: tuple[tuple[str, str], ...] = ()
+    # Every tick looks each member's codec up by value: the hash is worked out once.
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.name, self.rate, self.channels, self.fmtp)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @classmethod
     def of(cls, spec: CodecSpec, fmtp: Mapping[str, str]) -> WriteCodec:
-        return cls(spec.name, spec.rate, spec.channels, tuple(sorted(fmtp.items())))
+        """The (interned) write codec of an encoder built from `spec` and `fmtp`."""
+        return _intern(cls(spec.name, spec.rate, spec.channels, tuple(sorted(fmtp.items()))))
+
+
+_INTERNED: dict[WriteCodec, WriteCodec] = {}
+_INTERN_LIMIT = 1024
+
+
+def _intern(codec: WriteCodec) -> WriteCodec:
+    """One object per distinct codec, so that dictionary lookups in a tick stop at identity."""
+    if len(_INTERNED) >= _INTERN_LIMIT:
+        _INTERNED.clear()
+    return _INTERNED.setdefault(codec, codec)
 
 
 _UNDECLARED = object()
@@ -119,7 +139,7 @@ def write_codec_of(driver: object) -> WriteCodec | None:
         return WriteCodec.of(spec, fmtp)
     codec, rate = getattr(media, "codec", None), getattr(media, "rate", None)
     if isinstance(codec, str) and isinstance(rate, int):
-        return WriteCodec(codec, rate, 1, ())
+        return _intern(WriteCodec(codec, rate, 1, ()))
     return None
 
 
@@ -158,6 +178,9 @@ class SharedStats:
     own: int = 0  # member frames left to the member's own encoder
 
 
+_PENDING = Frame(np.zeros(0, dtype=np.int16), 1)  # "not encoded yet this tick" (no tick makes this frame)
+
+
 class SharedEncoding:
     """A room's shared encoders, by (write codec, stream)."""
 
@@ -184,30 +207,31 @@ class SharedEncoding:
         """
         out: list[Frame | None] = [None] * len(codecs)
         if not codecs:
-            self._sweep(())
+            self._sweep(set())
             return out
-        made: dict[tuple[WriteCodec, Stream], Frame | None] = {}
+        mix: dict[WriteCodec, Frame | None] = {}
+        quiet: dict[WriteCodec, Frame | None] = {}
         common, listeners, deaf = result.common, result.listeners.tolist(), result.deaf.tolist()
         shared = 0
         for i, codec in enumerate(codecs):
             if codec is None:
                 continue
             if listeners[i]:
-                key = (codec, Stream.MIX)
+                made, stream, samples = mix, Stream.MIX, common
             elif deaf[i]:
-                key = (codec, Stream.SILENCE)
+                made, stream, samples = quiet, Stream.SILENCE, self._silence
             else:
                 continue
-            if key in made:
-                frame = made[key]
-            else:
-                frame = made[key] = self._encode(key, common if key[1] is Stream.MIX else self._silence)
+            frame = made.get(codec, _PENDING)
+            if frame is _PENDING:
+                frame = made[codec] = self._encode((codec, stream), samples)
             if frame is not None:
                 out[i] = frame
                 shared += 1
         self.stats.frames += shared
         self.stats.own += len(codecs) - shared
-        self._sweep(made)
+        if self._shared:
+            self._sweep({(c, Stream.MIX) for c in mix} | {(c, Stream.SILENCE) for c in quiet})
         return out
 
     def _encode(self, key: tuple[WriteCodec, Stream], samples: Samples) -> Frame | None:
@@ -242,7 +266,7 @@ class SharedEncoding:
         shared = self._shared[key] = _Shared(codec, encoder, self.room_rate)
         return shared
 
-    def _sweep(self, used: Mapping[tuple[WriteCodec, Stream], object] | tuple[()]) -> None:
+    def _sweep(self, used: set[tuple[WriteCodec, Stream]]) -> None:
         """Count idle ticks; an encoder nobody used for IDLE_TICKS is closed (a new one starts clean)."""
         if not self._shared:
             return

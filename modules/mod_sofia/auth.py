@@ -433,25 +433,26 @@ _MD5 = (Algorithm.MD5, Algorithm.MD5_SESS)
 
 _AUTH_PARAM = re.compile(r'\s*([A-Za-z0-9!%*+`\'~_.\-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]+)\s*(?:,|$)')
 _ESCAPED = re.compile(r"\\(.)")
+# The whole list, each item as `_AUTH_PARAM` reads it: when this matches, `findall`
+# splits it into exactly those items.
+_AUTH_PARAMS = re.compile(f"(?:{_AUTH_PARAM.pattern})+")
 
 
 def _auth_header(value: str) -> AuthHeader:
-    """Parse a credentials header; a one-pass reading of the common form, else `AuthHeader.parse`."""
+    """Parse a credentials header; the common form in two regex passes, else `AuthHeader.parse`."""
     scheme, _, rest = value.strip().partition(" ")
-    params: list[tuple[str, str]] = []
-    pos = 0
     rest = rest.strip()
-    for match in _AUTH_PARAM.finditer(rest):
-        if match.start() != pos:
-            return AuthHeader.parse(value)
-        name, raw = match.group(1), match.group(2)
-        if raw.startswith('"'):
-            raw = _ESCAPED.sub(r"\1", raw[1:-1]) if "\\" in raw else raw[1:-1]
-        params.append((name.lower(), raw))
-        pos = match.end()
-    if pos != len(rest) or not params:
+    if not rest or _AUTH_PARAMS.fullmatch(rest) is None:
         return AuthHeader.parse(value)
+    params = [
+        (name.lower(), _unquote(raw) if raw.startswith('"') else raw)
+        for name, raw in _AUTH_PARAM.findall(rest)
+    ]
     return AuthHeader(scheme, tuple(params))
+
+
+def _unquote(raw: str) -> str:
+    return _ESCAPED.sub(r"\1", raw[1:-1]) if "\\" in raw else raw[1:-1]
 
 
 def _credentials_for(request: Request, header: str, realm: str) -> Credentials | None:

@@ -238,6 +238,26 @@ class Via:
     def with_param(self, name: str, value: str | None = None) -> Via:
         return Via(self.transport, self.host, self.port, set_param(self.params, name, value), self.protocol)
 
+    def stamped(self, received: str, rport: int | None) -> Via:
+        """With `received` set (RFC 3261 18.2.1) and, when given, `rport` filled in (RFC 3581 4):
+        `with_param("received", ...).with_param("rport", ...)` in one pass over the params."""
+        params: list[tuple[str, str | None]] = []
+        seen = False
+        for key, value in self.params:
+            low = key.lower()
+            if low == "received":
+                params.append((key, received))
+                seen = True
+            elif low == "rport" and rport is not None:
+                params.append((key, str(rport)))
+            else:
+                params.append((key, value))
+        if not seen:
+            params.append(("received", received))
+        if rport is not None and not self.wants_rport:
+            params.append(("rport", str(rport)))
+        return Via(self.transport, self.host, self.port, tuple(params), self.protocol)
+
     def __str__(self) -> str:
         port = f":{self.port}" if self.port is not None else ""
         return f"{self.protocol}/{self.transport} {self.host}{port}{format_params(self.params)}"

@@ -75,9 +75,7 @@ def stamp_via(request: Request, source: Address) -> Request:
     wants_rport = via.wants_rport
     if not wants_rport and via.host.strip("[]").lower() == source[0].lower():
         return request
-    changed = via.with_param("received", source[0])
-    if wants_rport:
-        changed = changed.with_param("rport", str(source[1]))
+    changed = via.stamped(source[0], source[1] if wants_rport else None)
     first = request.headers_named("via")[0]
     values = split_list(first.value)
     value = str(changed) if len(values) == 1 else ", ".join([str(changed), *values[1:]])

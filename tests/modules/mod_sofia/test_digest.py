@@ -275,3 +275,13 @@ def test_remembered_nonces_stay_bounded() -> None:
     assert len(server._issued) <= digest._ISSUED_LIMIT
     assert (first, "example.com") not in server._issued
     assert server.nonce_time(first, "example.com") == 1.0  # still ours: checked by its MAC
+
+
+@pytest.mark.parametrize("key", [b"", b"k" * 32, b"x" * 64, b"long" * 40])
+def test_the_nonce_mac_is_standard_hmac_sha256(key: bytes) -> None:
+    import hmac
+
+    from modules.mod_sofia.digest import _Hmac
+
+    for message in (b"", b"\x00\x00\x01\x8b example.com", b"m" * 500):
+        assert _Hmac(key).digest(message) == hmac.digest(key, message, "sha256")

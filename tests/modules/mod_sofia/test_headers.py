@@ -168,3 +168,21 @@ def test_a_repeated_malformed_via_raises_every_time() -> None:
     for _ in range(3):
         with pytest.raises(ParseError):
             Via.parse("SIP/2.0/UDP 192.0.2.4:99999;branch=z9hG4bK-x")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "SIP/2.0/UDP 192.0.2.4:5060;rport;branch=z9hG4bK-a",
+        "SIP/2.0/UDP 192.0.2.4;branch=z9hG4bK-a;received=198.51.100.1",
+        "SIP/2.0/UDP host.example.com;RPORT;branch=z9hG4bK-a",
+    ],
+)
+def test_stamping_a_via_equals_setting_received_then_rport(value: str) -> None:
+    via = Via.parse(value)
+    expected = via.with_param("received", "203.0.113.9")
+    if via.wants_rport:
+        expected = expected.with_param("rport", "40000")
+    stamped = via.stamped("203.0.113.9", 40000 if via.wants_rport else None)
+    assert stamped == expected and str(stamped) == str(expected)
+    assert stamped.received == "203.0.113.9"

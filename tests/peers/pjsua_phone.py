@@ -323,6 +323,10 @@ class Agent:
         self.closed_recordings: list[str] = []  # closed since the last stop_record (e.g. at hang-up)
         self.quitting = False
         self._handles = 0
+        # RFC 4028 for calls made or answered from now on (`session_timer`): pjsua's own defaults.
+        self.timer_use = pj.PJSUA_SIP_TIMER_OPTIONAL
+        self.timer_se = 1800
+        self.timer_min_se = 90
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -407,6 +411,10 @@ class Agent:
         nat.viaRewriteUse = 0
         nat.sdpNatRewriteUse = 0
         nat.udpKaIntervalSec = 0
+        calls = acfg.callConfig
+        calls.timerUse = self.timer_use
+        calls.timerSessExpiresSec = self.timer_se
+        calls.timerMinSESec = self.timer_min_se
         return acfg
 
     def account_for_calls(self) -> PhoneAccount:
@@ -561,6 +569,25 @@ class Agent:
         account.create(acfg, True)
         self.registered = account
         return {"id_uri": acfg.idUri, "registrar": registrar}
+
+    def cmd_session_timer(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Session timers (RFC 4028) of the local account: ``use`` inactive/optional/required/always,
+        ``se`` (Session-Expires asked for) and ``min_se`` (pjsip refuses below 90)."""
+        uses = {
+            "inactive": pj.PJSUA_SIP_TIMER_INACTIVE,
+            "optional": pj.PJSUA_SIP_TIMER_OPTIONAL,
+            "required": pj.PJSUA_SIP_TIMER_REQUIRED,
+            "always": pj.PJSUA_SIP_TIMER_ALWAYS,
+        }
+        use = str(p.get("use", "optional"))
+        if use not in uses:
+            raise CommandError(f"session timer use must be one of {sorted(uses)}")
+        self.timer_use = uses[use]
+        self.timer_se = int(p.get("se", self.timer_se))
+        self.timer_min_se = int(p.get("min_se", self.timer_min_se))
+        assert self.local is not None
+        self.local.modify(self.account_config(f"sip:{self.args.name}@{LOOPBACK}:{self.args.sip_port}"))
+        return {"use": use, "se": self.timer_se, "min_se": self.timer_min_se}
 
     def cmd_unregister(self, p: dict[str, Any]) -> None:
         if self.registered is None:

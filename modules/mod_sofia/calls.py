@@ -54,6 +54,7 @@ from .session_timer import (
     Accept,
     TimerHeaderError,
     TimerPolicy,
+    interval_after_422,
     offer_headers,
     read_answer,
     refresh_headers,
@@ -539,6 +540,12 @@ class SipCall:
             response = await self.handler.stack.request(
                 self.invite, self.peer, self.transport, on_provisional=self._on_provisional
             )
+            retry = self._after_422(response)
+            if retry is not None:
+                self.invite = retry
+                response = await self.handler.stack.request(
+                    retry, self.peer, self.transport, on_provisional=self._on_provisional
+                )
         except Exception as exc:  # a transport failure must end the leg, not leak
             log.error("[%s] INVITE to %s failed: %s", self.uuid, self.peer, exc)
             session.hangup(HangupCause.DESTINATION_OUT_OF_ORDER)
@@ -554,6 +561,30 @@ class SipCall:
         session.variables["sip_invite_failure_phrase"] = response.reason
         if not session.hungup:
             session.hangup(cause_from_sip(response.status))
+
+    def _after_422(self, response: Response) -> Request | None:
+        """RFC 4028 §7.4: our INVITE again after 422, asking for the Min-SE it named (a new transaction)."""
+        invite, session = self.invite, self.session
+        if (
+            response.status != 422
+            or invite is None
+            or session is None
+            or session.hungup
+            or self.cancel_requested
+        ):
+            return None
+        interval = interval_after_422(
+            self.timer_policy, self.timer_policy.session_expires, response.get("Min-SE")
+        )
+        if interval is None:
+            return None
+        log.info("[%s] 422 from %s: asking again for %d s", self.uuid, self.peer, interval)
+        return (
+            invite.replace_header("Via", self.handler.stack.via(self.transport))
+            .replace_header("CSeq", f"{invite.cseq.number + 1} INVITE")
+            .replace_header("Session-Expires", str(interval))
+            .replace_header("Min-SE", str(interval))
+        )
 
     def _watch_originator(self) -> asyncio.Task[None] | None:
         """While we ring, a caller who gives up takes this leg down too (CANCEL), whatever its dialplan does."""

@@ -218,6 +218,21 @@ def read_answer(
     return SessionTimer(answer.interval, we_refresh=answer.refresher is not Refresher.UAS)
 
 
+def interval_after_422(policy: TimerPolicy, asked: int, min_se: str | None) -> int | None:
+    """§7.4: after a 422 to our INVITE, the interval to ask for again (the 422's Min-SE).
+
+    None when there is nothing to retry with: timers off, no or a bad Min-SE, or
+    one that would not raise what we asked for (the same request would fail again).
+    """
+    if not policy.active or min_se is None:
+        return None
+    try:
+        wanted = parse_min_se(min_se)
+    except TimerHeaderError:
+        return None
+    return wanted if wanted > asked else None
+
+
 def refresh_headers(policy: TimerPolicy, interval: int) -> tuple[tuple[str, str], ...]:
     """Headers for a refresh we send as the refresher (§7.4): the current interval, refresher=uac (us)."""
     return (

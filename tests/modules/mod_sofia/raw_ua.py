@@ -57,10 +57,16 @@ ROUTE_TO_PORT = """
 
 
 @contextlib.asynccontextmanager
-async def boot_switch(tmp_path: Path, extra_extensions: str = "") -> AsyncIterator[tuple[Switch, int]]:
-    """(switch, external profile port): see the module docstring."""
+async def boot_switch(
+    tmp_path: Path, extra_extensions: str = "", external_params: dict[str, str] | None = None
+) -> AsyncIterator[tuple[Switch, int]]:
+    """(switch, external profile port): see the module docstring; `external_params` are added to that profile."""
     internal, external = SWITCH_PORTS.sip(), SWITCH_PORTS.sip()
     conf = make_conf(tmp_path, internal, external)
+    if external_params:
+        profile = conf / "sip_profiles" / "external.xml"
+        extra = "".join(f'    <param name="{k}" value="{v}"/>\n' for k, v in external_params.items())
+        profile.write_text(profile.read_text().replace("  </settings>", extra + "  </settings>", 1))
     public = conf / "dialplan" / "public.xml"
     text = public.read_text()
     public.write_text(
@@ -243,7 +249,8 @@ class RawPhone:
             return
         leg = self.legs.get(message.call_id)
         if message.method == "INVITE" and message.to_tag is None:
-            if leg is None:
+            # A new call, or the same one asked again in a new transaction (after a 422 or 401).
+            if leg is None or message.cseq.number > leg.invite.cseq.number:
                 self.legs[message.call_id] = Leg(message)
                 self.send(make_response(message, 100))
                 self.incoming.put_nowait(message)

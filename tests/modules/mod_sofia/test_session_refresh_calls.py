@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from modules.mod_sofia.endpoint import endpoint
-from modules.mod_sofia.message import Request, Response
+from modules.mod_sofia.message import Request, Response, make_response, new_tag
 from modules.mod_sofia.session_refresh import ScaledClock
 from switchcore.causes import HangupCause, cause_from_sip
 from switchcore.core import Switch
@@ -193,3 +193,42 @@ async def test_too_small_an_interval_gets_422_with_our_minimum_and_a_malformed_o
     leg, ok = await connect(a, b, [*TIMER_UA, ("Session-Expires", "120"), ("Min-SE", "120")])
     assert ok.get("Session-Expires") == "120;refresher=uac"
     assert leg.dialog is not None
+
+
+async def test_a_b_leg_refused_with_422_is_invited_again_with_the_min_se_it_named(rig: Rig) -> None:
+    switch, a, b = rig
+    calling = asyncio.get_running_loop().create_task(a.call(b.user, headers=TIMER_UA))
+    first = await asyncio.wait_for(b.incoming.get(), 5)
+    assert first.get("Session-Expires") == "1800" and first.get("Min-SE") == "120"  # RFC 4028 §7.1
+    b.send(make_response(first, 422, to_tag=new_tag(), headers=[("Min-SE", "3600")]))
+    second = await asyncio.wait_for(b.incoming.get(), 5)
+    b.incoming.put_nowait(second)  # for b.answer()
+    assert second.call_id == first.call_id and second.cseq.number == first.cseq.number + 1
+    assert second.get("Session-Expires") == "3600" and second.get("Min-SE") == "3600"
+    await b.answer()
+    leg = await calling
+    assert not leg_of(switch, leg.invite.call_id).hungup
+    await hears(a, 1000)
+
+
+async def test_with_timers_disabled_require_timer_gets_420_and_nothing_else_mentions_timers(
+    tmp_path: Path,
+) -> None:
+    async with boot_switch(tmp_path, external_params={"enable-timer": "false"}) as (switch, port):
+        a = await RawPhone(port, 600).open()
+        b = await RawPhone(port, 1000).open()
+        try:
+            required = a.invite(b.user, headers=[("Require", "timer"), ("Session-Expires", "1800")])
+            refused = await a.response(required.invite.call_id, "INVITE")
+            assert refused.status == 420 and refused.get("Unsupported") == "timer"
+            leg, ok = await connect(a, b, [*TIMER_UA, ("Session-Expires", "1800")])
+            assert "Session-Expires" not in ok and "timer" not in ok.values("Require")
+            assert "timer" not in ok.values("Supported") and "replaces" in ok.values("Supported")
+            [b_leg] = b.legs.values()
+            assert "Session-Expires" not in b_leg.invite and "timer" not in b_leg.invite.values("Supported")
+            update = await a.request(leg, "UPDATE", [*TIMER_UA, ("Session-Expires", "1800")])
+            assert update.status == 200 and "Session-Expires" not in update
+        finally:
+            await switch.stop()
+            a.close()
+            b.close()

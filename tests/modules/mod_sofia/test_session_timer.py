@@ -16,6 +16,7 @@ from modules.mod_sofia.session_timer import (
     TimerHeaderError,
     TimerPolicy,
     answer_request,
+    interval_after_422,
     offer_headers,
     parse_min_se,
     read_answer,
@@ -195,3 +196,11 @@ def test_a_2xx_to_our_refresh_from_a_peer_unaware_of_timers_keeps_our_current_in
         POLICY, 600, method="UPDATE", status=200, session_expires=None, min_se=None, supported=()
     )
     assert result == Renewed(SessionTimer(600, we_refresh=True))
+
+
+def test_after_422_our_invite_asks_again_for_the_min_se_only_when_that_raises_it() -> None:
+    assert interval_after_422(POLICY, 1800, "3600") == 3600
+    assert interval_after_422(POLICY, 1800, "1800") is None  # the same request would fail again
+    assert interval_after_422(POLICY, 1800, None) is None
+    assert interval_after_422(POLICY, 1800, "soon") is None
+    assert interval_after_422(TimerPolicy(enabled=False), 1800, "3600") is None

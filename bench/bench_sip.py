@@ -219,6 +219,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def runqueue_seconds(pid: int) -> float:
+    """How long the process's main thread (the event loop) has waited, runnable, for a CPU."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 # ---- 1. calls per second ---------------------------------------------------------------------------
 
 
@@ -601,6 +609,7 @@ class Level:
     p99_ms: float
     worst_ms: float
     endpoint_sent: float = 1.0  # share of its packets the RTP endpoint managed to send
+    cpu_wait: float = 0.0  # share of the window the switch's loop was runnable but had no CPU
     gc_full: int = 0  # full (generation 2) collections in the switch during the window
     gc_max_ms: float = 0.0  # the longest collection then
 
@@ -654,9 +663,11 @@ def media_level(
             print(f"  {calls:>5} calls: only {got} of {2 * calls} streams came up; stopping")
             return None
         time.sleep(1.0)
+        w0 = runqueue_seconds(switch.pid)
         s0, e0, c0, t0 = switch.status(), endpoint.stats(), cpu_seconds(switch.pid), time.monotonic()
         time.sleep(window)
         s1, e1, c1, t1 = switch.status(), endpoint.stats(), cpu_seconds(switch.pid), time.monotonic()
+        w1 = runqueue_seconds(switch.pid)
     finally:
         result = uac.wait(hold_ms / 1000 + 90)
     elapsed = t1 - t0
@@ -681,6 +692,7 @@ def media_level(
         p99_ms=latency_quantile(e0["latency"], e1["latency"], 0.99),
         worst_ms=e1["worst_ms"],
         endpoint_sent=sending,
+        cpu_wait=(w1 - w0) / elapsed,
         gc_full=s1["gc"][2] - s0["gc"][2],
         gc_max_ms=max(s1["gc_max_ms"]),
     )
@@ -719,6 +731,7 @@ def media_sweep(
             f"{level.late * 100:8.2f} %  {level.missed:6d}  {level.delivery * 100:6.2f} %"
             f"  {level.worst_stream * 100:10.1f} %  {level.p99_ms:8.0f} ms  {level.worst_ms:5.0f} ms"
             f"  {'pass' if level.passed else 'FAIL'}  (endpoint sent {level.endpoint_sent * 100:.0f}%,"
+            f" switch waited for a CPU {level.cpu_wait * 100:.0f}% of the time,"
             f" switch gc: {level.gc_full} full, longest {level.gc_max_ms:.0f} ms)",
             flush=True,
         )

@@ -439,6 +439,13 @@ class SipMedia:
 
 
 RELAY_RECHECK_TICKS = 12  # a leg on frames looks for a relay partner every ~240 ms (or when told)
+_OFF = ("false", "no", "off", "0")
+
+
+def _pass_through_allowed(variables: dict[str, str]) -> bool:
+    """The channel variable `rtp_pass_through=false` keeps a leg on frames."""
+    value = variables.get("rtp_pass_through")
+    return value is None or value.lower() not in _OFF
 
 
 class SipDriver:
@@ -535,7 +542,7 @@ class SipDriver:
             or session.write_taps
             or partner.read_taps
             or partner.write_taps
-            or session.variables.get("rtp_pass_through", "true").lower() in ("false", "no", "off", "0")
+            or not _pass_through_allowed(session.variables)
         ):
             return None
         return other
@@ -547,13 +554,31 @@ class SipDriver:
         def still_right() -> bool:
             return self.media is media and partner.media is sink and self._relay_partner(media) is partner
 
+        session, other = self.call.session, partner.call.session
+        assert session is not None and other is not None
+
+        def still_wanted() -> bool:
+            """The periodic look: what changes without telling us (taps, variables).
+
+            Holds, re-INVITEs, hangups and the end of the bridge wake the relay
+            themselves (`media_changed`, cancellation), and `still_right` runs then.
+            """
+            return not (
+                session.read_taps
+                or session.write_taps
+                or other.read_taps
+                or other.write_taps
+                or session.partner is not other
+                or not _pass_through_allowed(session.variables)
+            )
+
         relay = RtpRelay(media.rtp, sink.rtp, sending=sink.sending)
         self._relay_now = relay, sink
         self.relaying = True
         watch = RelayWatch.for_loop()
         try:
             while True:
-                self._wake = watch.watch(still_right)
+                self._wake = watch.watch(still_wanted)
                 await self._wake
                 if not still_right():
                     return

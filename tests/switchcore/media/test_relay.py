@@ -240,6 +240,24 @@ async def test_the_watch_wakes_only_the_owner_whose_check_fails_and_stops_when_i
     assert len(watch) == 0 and watch.sweeps == sweeps  # no timer runs for nobody
 
 
+async def test_the_watch_spreads_its_checks_over_the_interval() -> None:
+    watch = RelayWatch(asyncio.get_running_loop(), interval=0.05, slices=10)
+    steps: list[int] = []  # the step each check ran in
+    calls = [0] * 100
+
+    def check(index: int) -> bool:
+        calls[index] += 1
+        steps.append(watch.sweeps)
+        return True
+
+    futures = [watch.watch(lambda i=i: check(i)) for i in range(100)]  # type: ignore[misc]
+    await asyncio.sleep(0.2)
+    assert min(calls) >= 1  # everyone is looked at every interval ...
+    assert max(steps.count(step) for step in set(steps)) <= 10  # ... a tenth of them at a time
+    for future in futures:
+        future.cancel()
+
+
 async def test_a_failing_check_ends_only_its_own_watch() -> None:
     watch = RelayWatch(asyncio.get_running_loop(), interval=0.01)
 

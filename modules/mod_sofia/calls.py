@@ -131,6 +131,7 @@ class SipCall:
         self.refresh = RefreshWatch(self, handler.refresh_clock)
         self.peer_allow: frozenset[str] = frozenset()
         self.bye_reason: tuple[str, str] | None = None  # replaces the Q.850 Reason of our BYE
+        self.reinvite_pending = False  # our re-INVITE (a refresh) awaits its final response
 
     # ---- helpers ----------------------------------------------------------------------------
 
@@ -760,7 +761,13 @@ class SipCall:
         return await asyncio.shield(work)
 
     async def _refresh_transaction(self, request: Request) -> Response:
-        response = await self.handler.stack.request(request, self.peer, self.transport)
+        pending = request.method == "INVITE"
+        self.reinvite_pending |= pending
+        try:
+            response = await self.handler.stack.request(request, self.peer, self.transport)
+        finally:
+            if pending:
+                self.reinvite_pending = False
         dialog = self.dialog
         if dialog is None or not 200 <= response.status < 300:
             return response

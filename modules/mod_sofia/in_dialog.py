@@ -104,6 +104,10 @@ def refreshed(call: SipCall, incoming: Incoming, accepted: Accept) -> None:
 async def on_reinvite(call: SipCall, incoming: Incoming) -> None:
     """A re-INVITE: hold, unhold, a new address (RFC 3264 8, RFC 6337 for hold), a session refresh."""
     req = incoming.request  # CSeq order and target refresh: the handler applied them
+    if call.reinvite_pending:
+        # RFC 3261 14.2: our own re-INVITE (a session refresh) is in progress: glare.
+        await incoming.respond(491, "Request Pending")
+        return
     accepted = await negotiate_timer(call.timer_policy, incoming)
     if accepted is None:
         return
@@ -145,6 +149,10 @@ async def answer_in_dialog_offer(
 async def on_update(call: SipCall, incoming: Incoming) -> None:
     """UPDATE (RFC 3311): a session refresh (RFC 4028) and, with SDP, an offer answered at once."""
     req = incoming.request
+    if req.body and call.reinvite_pending:
+        # RFC 3311 5.2: an offer while ours (the re-INVITE of a refresh) awaits its answer.
+        await incoming.respond(491, "Request Pending")
+        return
     accepted = await negotiate_timer(call.timer_policy, incoming)
     if accepted is None:
         return

@@ -7,7 +7,7 @@ and a PCMU RTP stream that sends a tone and keeps what it hears.
   the phone that answers it.
 - `RawPhone`: `call()`, `answer()`, in-dialog requests (`request()`), REFER, and a log of what
   came in; BYE and NOTIFY are answered 200 by itself, other in-dialog requests 200 (a re-INVITE
-  with our SDP) unless `answers[method]` names another status and extra headers.
+  with our SDP) unless `answers[method]` names another status and extra headers (status 0: no answer).
 - `RtpPeer`: sends a PCMU sine every 20 ms to where the SDP answer says, records what arrives.
 """
 
@@ -269,6 +269,8 @@ class RawPhone:
             leg.ended.set()
             return
         status, extra = self.answers.get(message.method, (200, []))
+        if status == 0:  # told to leave it unanswered
+            return
         if message.method == "INVITE" and status == 200:
             body = sdp(self.rtp.port, session_version=3)
             self.send(

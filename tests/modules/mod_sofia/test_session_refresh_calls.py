@@ -232,3 +232,20 @@ async def test_with_timers_disabled_require_timer_gets_420_and_nothing_else_ment
             await switch.stop()
             a.close()
             b.close()
+
+
+async def test_a_reinvite_refresh_left_unanswered_ends_the_call_and_a_crossing_reinvite_gets_491(
+    rig: Rig,
+) -> None:
+    switch, a, b = rig
+    a.answers["INVITE"] = (0, [])  # A sits on the switch's re-INVITE: Timer B (64*T1, T1 100 ms) runs out
+    leg, _ = await connect(a, b, [("Supported", "timer"), ("Session-Expires", "120;refresher=uas")])
+    session = leg_of(switch, leg.invite.call_id)
+    await wait_until(lambda: received(leg, "INVITE"), 5, "the switch's re-INVITE refresh")
+    crossing = await a.request(
+        leg, "INVITE", body=sdp(a.rtp.port, session_version=2), content_type="application/sdp"
+    )
+    assert crossing.status == 491  # RFC 3261 14.2 glare
+    await asyncio.wait_for(leg.ended.wait(), 15)
+    await wait_until(lambda: session.hungup, 3, "the A-leg to hang up")
+    assert session.cause is HangupCause.RECOVERY_ON_TIMER_EXPIRE  # the synthesized 408 (RFC 4028 §10)

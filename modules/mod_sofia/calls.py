@@ -665,7 +665,7 @@ class SipCall:
 
     def on_stray_2xx(self, response: Response) -> None:
         # The 2xx of the initial INVITE or of a re-INVITE of ours (a refresh): ACK its own CSeq.
-        if self.dialog is not None and not self.dialog.terminated and response.cseq.method == "INVITE":
+        if self.dialog is not None and response.cseq.method == "INVITE":
             ack = self.dialog.create_ack(response.cseq.number, self.via())
             self.handler.stack.send_stateless(ack, self.peer, self.transport)
 
@@ -771,10 +771,11 @@ class SipCall:
         dialog = self.dialog
         if dialog is None or not 200 <= response.status < 300:
             return response
-        if request.method == "INVITE" and not dialog.terminated:
+        if request.method == "INVITE":  # every 2xx is ACKed, even one that arrives as the call ends
             ack = dialog.create_ack(request.cseq.number, self.via())
             self.handler.stack.send_stateless(ack, self.peer, self.transport)
-        dialog.receive_response(response)  # a 2xx refreshes the remote target (RFC 3261 12.2.1.2)
+        if not dialog.terminated:
+            dialog.receive_response(response)  # a 2xx refreshes the remote target (RFC 3261 12.2.1.2)
         self.learn_allow(response)
         if request.method == "INVITE" and response.body and self.local_sdp is not None:
             try:

@@ -136,7 +136,12 @@ class RefreshWatch:
         await clock.sleep(timer.refresh_after)
         interval, use_invite = timer.interval, self.update_refused or not self.leg.peer_allows_update
         while True:
-            response = await self.leg.send_refresh(interval, use_invite)
+            try:
+                response = await self.leg.send_refresh(interval, use_invite)
+            except Exception:  # a failure to send must end the call, not the watch alone
+                log.exception("session refresh could not be sent")
+                self.leg.refresh_failed(408)
+                return None
             outcome = refresh_outcome(
                 self.leg.timer_policy,
                 interval,

@@ -70,6 +70,8 @@ class ScriptedLeg:
             self.done.set()
             await asyncio.Event().wait()
         status, headers = self.script.pop(0)
+        if status < 0:
+            raise OSError("network unreachable")
         return make_response(request(method), status, headers=headers)
 
     def session_expired(self) -> None:
@@ -177,3 +179,9 @@ async def test_the_scaled_clock_compresses_session_time_for_tests() -> None:
     await clock.sleep(50)  # 50 s of session time
     assert 0.04 <= loop.time() - start < 1.0
     assert clock.now() - session_start >= 49.0
+
+
+async def test_a_refresh_that_cannot_be_sent_ends_the_call_as_no_answer_would() -> None:
+    leg = ScriptedLeg(FakeClock(), [(-1, [])])
+    watch = await run(leg, SessionTimer(120, we_refresh=True))
+    assert leg.failed == 408 and not watch.running

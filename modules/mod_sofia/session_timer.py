@@ -14,8 +14,10 @@ The profile's params, with FreeSWITCH's names and defaults (S9):
 
 `answer_request` is the UAS side of one INVITE/UPDATE (§9): accept with the
 headers for the 2xx, or refuse with 422 (too short) or 420 (`Require: timer`
-while disabled).  `offer_headers` and `read_answer` are the UAC side (§7).
-The `SessionTimer` they yield says who refreshes and the two deadlines (§10).
+while disabled).  `offer_headers`, `read_answer` and `interval_after_422` are
+the UAC side of our INVITEs (§7); `refresh_headers` and `refresh_outcome` that
+of the refreshes we send (§7.4, §10).  The `SessionTimer` they yield says who
+refreshes and the two deadlines (§10); `session_refresh.py` acts on it.
 
 FreeSWITCH users' complaint 13 is a re-INVITE that changes the refresher and is
 never answered: every refresh here is answered by the same rules as the first

@@ -175,14 +175,20 @@ class SwitchChild:
         )
         assert self.proc.stdout is not None
         self.errors: list[str] = []
-        while True:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError("the switch did not start:\n" + "".join(self.errors))
-            if line.startswith("READY"):
-                break
-            self.errors.append(line)
-        wait_for_sip("127.0.0.1", SWITCH, timeout=10)
+        try:
+            while True:
+                line = self.proc.stdout.readline()
+                if not line:
+                    raise RuntimeError("the switch did not start:\n" + "".join(self.errors))
+                if line.startswith("READY"):
+                    break
+                self.errors.append(line)
+            # (another run holding the SIP port shows up here: the port is shared with --skip media runs)
+            wait_for_sip("127.0.0.1", SWITCH, timeout=10)
+        except BaseException:
+            self.proc.kill()  # never leave a switch behind
+            self.proc.wait()
+            raise
 
     @property
     def pid(self) -> int:

@@ -71,6 +71,7 @@ SWITCH_VARS = {
     "verto_port": "15953",
 }
 SWITCH = 15951  # the external profile: context public, no auth-calls
+SWITCH_VARS_PORTS = [int(port) for port in SWITCH_VARS.values()]
 UAS, UAC = 15960, 15961
 REF_UAS, REF_UAC = 15962, 15963
 MEDIA = {"uac": 15964, "uas": 15968, "ref_uac": 15972, "ref_uas": 15976}  # sipp binds mp and mp + 2
@@ -756,8 +757,28 @@ def media_sweep(
     return best
 
 
+def wait_for_free_ports(ports: list[int], timeout: float = 600.0) -> None:
+    """Wait while another bench_sip run (e.g. `--skip media`) holds our SIP ports: they are shared."""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = []
+        for port in ports:
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append(port)
+            finally:
+                probe.close()
+        if not busy or time.monotonic() > deadline:
+            return
+        print(f"  (ports {busy} are in use by another run: waiting)", flush=True)
+        time.sleep(10)
+
+
 def concurrent_media(work: Path, levels: list[int], frame_levels: list[int], window: float) -> None:
     print(f"\n2. Concurrent bridged PCMU calls, RTP both ways on both legs ({window:g} s windows)")
+    wait_for_free_ports([*SWITCH_VARS_PORTS, UAS, UAC, RTP_A, RTP_A + 1, RTP_B, RTP_B + 1])
     conf = bench_conf(work / "media")
     uas_scenario = media_scenario("uas_no_180", work)
     endpoint = RtpEndpoint((RTP_A, RTP_B))

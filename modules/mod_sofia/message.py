@@ -12,8 +12,8 @@ round-trips byte for byte.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -495,18 +495,44 @@ def frame_body(headers: Iterable[Header], rest: bytes, datagram: bool = True) ->
 # --- building (RFC 3261 8.1.1, 8.2.6) ----------------------------------------------------------
 
 
+class _RandomPool:
+    """Cryptographically random bytes (os.urandom) drawn 4 KiB at a time: a tag or
+    branch per message would otherwise cost a system call each."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._data = b""
+        self._pos = 0
+        # A forked child must not hand out the parent's bytes again.
+        os.register_at_fork(after_in_child=self._drop)
+
+    def _drop(self) -> None:
+        self._data, self._pos = b"", 0
+
+    def hex(self, nbytes: int) -> str:
+        end = self._pos + nbytes
+        if end > len(self._data):
+            self._data, self._pos, end = os.urandom(self.size), 0, nbytes
+        out = self._data[self._pos : end].hex()
+        self._pos = end
+        return out
+
+
+_RANDOM = _RandomPool()
+
+
 def new_branch() -> str:
     """A fresh RFC 3261 branch (8.1.1.7): the magic cookie and 80 random bits."""
-    return "z9hG4bK" + secrets.token_hex(10)
+    return "z9hG4bK" + _RANDOM.hex(10)
 
 
 def new_tag() -> str:
-    """A fresh From/To tag (19.3): 64 random bits."""
-    return secrets.token_hex(8)
+    """A fresh From/To tag (19.3: cryptographically random, here 64 bits)."""
+    return _RANDOM.hex(8)
 
 
 def new_call_id(host: str = "") -> str:
-    return secrets.token_hex(12) + (f"@{host}" if host else "")
+    return _RANDOM.hex(12) + (f"@{host}" if host else "")
 
 
 def make_response(

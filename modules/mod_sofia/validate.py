@@ -177,18 +177,21 @@ def _answerable(request: Request) -> bool:
 
 
 _REQUIRED = (("via", "Via"), ("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
+_REQUIRED_KEYS = frozenset(key for key, _ in _REQUIRED)
 
 
 def _check_request(request: Request, policy: Policy) -> None:
     # RFC 3261 8.1.1: the mandatory header fields, each parsed.
     index = request._index()
-    for key, name in _REQUIRED:
-        if key not in index:
-            raise _Reject(400, f"Missing {name}")
-    for key in SINGLE_HEADERS:
-        found = index.get(key)
-        if found is not None and len(found) > 1:
-            raise _Reject(400, f"Multiple {canonical_name(key)}")
+    if not index.keys() >= _REQUIRED_KEYS:
+        for key, name in _REQUIRED:
+            if key not in index:
+                raise _Reject(400, f"Missing {name}")
+    if len(index) != len(request.headers):  # some name repeats: is it one that may not?
+        for key in SINGLE_HEADERS:
+            found = index.get(key)
+            if found is not None and len(found) > 1:
+                raise _Reject(400, f"Multiple {canonical_name(key)}")
     # Each field is parsed once here and cached on the request for the stack;
     # `what` names the field being parsed when one fails.
     what = "Via"

@@ -307,3 +307,13 @@ def test_stream_framer_errors(data: bytes, status: int) -> None:
     assert info.value.status == status
     with pytest.raises(FramingError):  # the stream stays broken
         framer.feed(b"\r\n")
+
+
+def test_fresh_tags_branches_and_call_ids_are_random_hex_and_distinct() -> None:
+    from modules.mod_sofia.message import new_branch, new_call_id, new_tag
+
+    tags = [new_tag() for _ in range(2000)]  # crosses the random pool's refills
+    assert len(set(tags)) == 2000 and all(len(t) == 16 and int(t, 16) >= 0 for t in tags)
+    branch = new_branch()
+    assert branch.startswith("z9hG4bK") and len(branch) == 7 + 20
+    assert new_call_id("192.0.2.1").endswith("@192.0.2.1") and len(new_call_id()) == 24

@@ -236,6 +236,8 @@ class _Hmac:
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.digest()
+
+
 _ISSUED_LIMIT = 16384
 
 

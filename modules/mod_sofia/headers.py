@@ -130,10 +130,20 @@ class Header(NamedTuple):
 
     @staticmethod
     def make(name: str, value: str) -> Header:
-        return Header(header_key(name), canonical_name(name), value, None)
+        try:
+            key, spelling = _MADE_NAMES[name]
+        except KeyError:
+            key, spelling = header_key(name), canonical_name(name)
+            if len(_MADE_NAMES) < 4096:  # bounded: names may come from the network
+                _MADE_NAMES[name] = (key, spelling)
+        return Header(key, spelling, value, None)
 
     def line(self) -> str:
         return self.raw if self.raw is not None else f"{self.name}: {self.value}"
+
+
+# (lookup key, spelling) of the names headers are built with: the same few each time.
+_MADE_NAMES: dict[str, tuple[str, str]] = {}
 
 
 def split_list(value: str) -> list[str]:

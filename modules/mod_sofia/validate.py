@@ -166,7 +166,7 @@ def check(data: bytes, policy: Policy = DEFAULT_POLICY) -> Verdict:
 
 def _answerable(request: Request) -> bool:
     """A response goes where the top Via says (RFC 3261 18.2.2): is it readable?"""
-    value = request.get("Via")
+    value = request._first("via")
     if value is None:
         return False
     try:

@@ -175,3 +175,24 @@ async def test_closing_sends_an_rtcp_bye_after_our_report(clock):
     finally:
         await media.close()
         await peer.close()
+
+
+async def test_ice_consent_checks_keep_passing_with_the_demultiplexer_in_front(clock, monkeypatch):
+    """RFC 7675: both ends keep checking consent through the demultiplexer to aioice; with checks every
+    0.1 s and two misses allowed, a lost check would close the connection within the test."""
+    import aioice.ice
+
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.1)
+    monkeypatch.setattr(aioice.ice, "CONSENT_FAILURES", 2)
+    media = VertoMedia(WebRtcPolicy(), clock, find_codec)
+    peer = RtcPeer(1000.0)
+    try:
+        await connect(media, peer)
+        assert media.path is not None
+        heard: list[Frame] = []
+        await echo(media, clock, heard, 2.0)
+        assert media.connection_state == "connected" and peer.pc.connectionState == "connected"
+        assert abs(dominant_frequency(peer.recent(0.5), peer.rate) - 1000) < 20
+    finally:
+        await media.close()
+        await peer.close()

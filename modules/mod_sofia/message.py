@@ -184,7 +184,11 @@ class Message:
 
     @property
     def call_id(self) -> str:
-        return self._required("Call-ID", "call-id")
+        try:
+            found: str = self._cache["callid"]
+        except KeyError:
+            found = self._cache["callid"] = self._required("Call-ID", "call-id")
+        return found
 
     @property
     def cseq(self) -> CSeq:

@@ -188,6 +188,7 @@ class RtpSocket:
         self._ports = ports
         self._rtp, self._rtcp = rtp, rtcp
         self.closed = False
+        self._session: RtpSession | None = None  # the session attached now
 
     @classmethod
     async def bind(cls, host: str, ports: PortAllocator, attempts: int = 16) -> RtpSocket:
@@ -228,9 +229,10 @@ class RtpSocket:
         socket calls it with nothing in between.
         """
         protocol = self._rtp[1]
+        self._session = session
 
         def route(receiver: Callable[[bytes, tuple[str, int]], None] | None) -> None:
-            if self.closed:
+            if self.closed or self._session is not session:  # (a relay stopping after a re-INVITE)
                 return
             protocol.datagram_received = receiver or session.datagram_received  # type: ignore[method-assign,assignment]
 

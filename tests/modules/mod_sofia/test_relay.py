@@ -118,3 +118,33 @@ async def test_a_closed_socket_ignores_a_late_route() -> None:
     session.divert(None)
     session.close()
     assert ports.in_use == 0
+
+
+async def test_a_relay_stopping_after_a_new_session_took_the_socket_leaves_it_with_the_new_one() -> None:
+    ports = PortAllocator(15670, 15689)
+    sock, sink_sock = await RtpSocket.bind(HOST, ports), await RtpSocket.bind(HOST, ports)
+    phone = await far_end(ports)
+    old, sink = RtpSession(RtpConfig(rtcp_interval=None)), RtpSession(RtpConfig(rtcp_interval=None))
+    sock.attach(old, rtcp_mux=False)
+    sink_sock.attach(sink, rtcp_mux=False)
+    old.set_remote(phone.address)
+    try:
+        relay = RtpRelay(old, sink)
+        new = RtpSession(RtpConfig(rtcp_interval=None))  # a re-INVITE changed the codec
+        sock.attach(new, rtcp_mux=False)
+        new.set_remote(phone.address)
+        relay.stop()  # later, from the pump task
+        for seq in range(1, 5):
+            phone.transport.sendto(packet(seq, seq * 160), (HOST, sock.port))  # type: ignore[union-attr]
+        for _ in range(50):
+            if new.stats.packets_received == 4:
+                break
+            await asyncio.sleep(0.01)
+        assert new.stats.packets_received == 4 and old.stats.packets_received == 0
+    finally:
+        for session in (old, new, sink):
+            session.close()
+        sock.close()
+        sink_sock.close()
+        if phone.transport is not None:
+            phone.transport.close()

@@ -141,6 +141,13 @@ def gc_watch(phase, info):  # how long the collector stops the loop, per generat
 
 gc.callbacks.append(gc_watch)
 
+def relays():  # legs whose RTP goes through the core's RtpRelay now (the rest are on frames)
+    try:
+        from switchcore.media.relay import RelayWatch
+    except ImportError:
+        return None
+    return len(RelayWatch.for_loop())
+
 async def main():
     switch = Switch({conf!r}, {data!r}, sounds_dir={sounds!r})
     await switch.start()
@@ -153,7 +160,8 @@ async def main():
         s = switch.clock.stats()
         print("STATUS " + json.dumps({{"ticks": s.ticks, "late": s.late_ticks, "missed": s.missed_ticks,
             "max_ms": round(s.max_lateness_ms, 2), "sessions": len(switch.sessions),
-            "gc": list(GC["collections"]), "gc_max_ms": [round(v, 1) for v in GC["max_ms"]]}}), flush=True)
+            "gc": list(GC["collections"]), "gc_max_ms": [round(v, 1) for v in GC["max_ms"]],
+            "relays": relays()}}), flush=True)
         GC["max_ms"] = [0.0, 0.0, 0.0]
 
     loop.add_signal_handler(signal.SIGUSR1, status)

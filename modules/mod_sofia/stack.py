@@ -74,7 +74,6 @@ log = logging.getLogger("mod_sofia.stack")
 trace_log = logging.getLogger("mod_sofia.siptrace")
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, UPDATE, REGISTER, REFER, NOTIFY"
-SUPPORTED = "timer, path, replaces"
 ACCEPT = "application/sdp"
 
 
@@ -100,6 +99,8 @@ class NullCallHandler:
     session methods 501, in-dialog requests 481 (no such dialog), a CANCEL'd
     INVITE 487.
     """
+
+    supported = "path"  # no call layer: no session timers, no Replaces (RFC 3327 Path is the registrar's)
 
     async def on_request(self, incoming: Incoming) -> None:
         request = incoming.request
@@ -418,7 +419,7 @@ class SipStack:
             if work is not None:
                 self._spawn(_awaited(work), incoming)
         else:
-            incoming.reply(200, "OK", (("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", SUPPORTED)))
+            incoming.reply(200, "OK", (("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", self.user.handler.supported)))
         return True
 
     def _reject(self, verdict: Verdict, source: Source) -> None:
@@ -657,7 +658,7 @@ class SipStack:
             if work is not None:
                 self._spawn(_awaited(work), incoming)
         elif method == "OPTIONS" and message.to_tag is None:
-            incoming.reply(200, "OK", (("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", SUPPORTED)))
+            incoming.reply(200, "OK", (("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", self.user.handler.supported)))
         elif method == "CANCEL":
             self._cancel(incoming, effect.cancels)
         else:

@@ -88,6 +88,11 @@ class Stack(Protocol):
 class CallHandler(Protocol):
     """The transaction user for everything but REGISTER and out-of-dialog OPTIONS."""
 
+    @property
+    def supported(self) -> str:
+        """The option tags for our Supported header (RFC 3261 20.37), e.g. "timer, path, replaces"."""
+        ...
+
     async def on_request(self, incoming: Incoming) -> None:
         """INVITE (initial and re-INVITE), ACK for 2xx, BYE, INFO, REFER, NOTIFY, MESSAGE, UPDATE, in-dialog OPTIONS."""
         ...

@@ -290,6 +290,12 @@ class Session:
             self._instructions.put_nowait(Wait())  # wake the idle task: the interrupt comes next
         self._cancel_app()
 
+    @property
+    def runs_app(self) -> bool:
+        """Is an application of this session's own running (rather than another leg's bridge driving it)?"""
+        task = self._app_task
+        return task is not None and not task.done()
+
     def _cancel_app(self) -> None:
         task = self._app_task
         if task is not None and not task.done() and task is not asyncio.current_task():

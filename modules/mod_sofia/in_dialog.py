@@ -353,8 +353,7 @@ REPLACE_APP = "sofia_replace"
 
 def runs_own_app(leg: Session) -> bool:
     """Does this leg run an application (its own dialplan) rather than being driven by another's bridge?"""
-    task = getattr(leg, "_app_task", None)
-    return task is not None and not task.done()
+    return leg.runs_app
 
 
 def release(leg: Session) -> None:

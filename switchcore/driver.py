@@ -8,9 +8,11 @@ that "read, then write" are paced by it without sleeping.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from .causes import HangupCause
+from .media.codec import CodecSpec
 from .media.frame import Frame
 
 
@@ -41,3 +43,17 @@ class ChannelDriver(Protocol):
     async def hangup(self, cause: HangupCause) -> None:
         """Tear down signalling and media; called once, after the session has recorded the cause."""
         ...
+
+
+class EncodedWriter(Protocol):
+    """An optional capability of a driver: it sends a frame's `encoded` payload as it is.
+
+    `write_codec_params` is the codec (and the fmtp its encoder was built with)
+    that a payload must be in to go out untouched, or None while the driver would
+    encode whatever it is given (no media yet, on hold, a packet time other than
+    one frame).  A mixer uses it to encode once for every listener who hears the
+    same thing (mod_conference's shared encoding).
+    """
+
+    @property
+    def write_codec_params(self) -> tuple[CodecSpec, Mapping[str, str]] | None: ...

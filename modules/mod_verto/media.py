@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -147,6 +147,7 @@ class VertoMedia:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.codec = self.policy.codecs[0]
         self.rate = CODEC_RATES[self.codec]
+        self.spec: CodecSpec | None = None  # the negotiated codec, once there is an answer
         self.track = SenderTrack()
         self.transceiver: RTCRtpTransceiver | None = None
         self.path: SrtpPath | None = None
@@ -228,7 +229,7 @@ class VertoMedia:
         spec = self.find_codec(chosen[0], CODEC_RATES[chosen[0]])
         if spec is None:
             raise MediaError(f"codec {chosen[0]} is not loaded")
-        self.codec, self.rate = spec.name, spec.rate
+        self.spec, self.codec, self.rate = spec, spec.name, spec.rate
         self._samples = spec.rate // 50
         self._encoder = spec.make_encoder({})
         self._decoder = spec.make_decoder({})
@@ -513,6 +514,18 @@ class VertoDriver:
     @property
     def write_codec(self) -> str:
         return self.read_codec
+
+    @property
+    def write_codec_params(self) -> tuple[CodecSpec, Mapping[str, str]] | None:
+        """What a frame's `encoded` payload must be to go out as it is (switchcore.driver.EncodedWriter).
+
+        Our encoders take no fmtp (the browser's decoder reads any Opus packet), so
+        a shared encoder built from the bare spec makes payloads we would send alike.
+        """
+        media = self.media
+        if media is None or media.spec is None or self.held:
+            return None
+        return media.spec, {}
 
     def attach(self, media: VertoMedia) -> VertoMedia | None:
         """Use `media` from now on; returns the one it replaces (for the caller to close)."""

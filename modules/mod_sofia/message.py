@@ -24,6 +24,7 @@ from .headers import (
     Header,
     Via,
     header_key,
+    new_header,
     parse_uint,
     split_list,
 )
@@ -417,7 +418,7 @@ def parse_header_lines(lines: list[str], errors: list[str] | None = None) -> lis
             last = headers[-1]
             more = line.strip(" \t")
             value = f"{last.value} {more}" if last.value else more
-            headers[-1] = Header(last.key, last.name, value, f"{last.raw}\r\n{line}")
+            headers[-1] = new_header((last.key, last.name, value, f"{last.raw}\r\n{line}"))
             continue
         colon = line.find(":")
         named = _name_key(line[:colon]) if colon > 0 else None
@@ -425,7 +426,7 @@ def parse_header_lines(lines: list[str], errors: list[str] | None = None) -> lis
             _fail(f"malformed header line {line[:40]!r}", errors)
             folding = False
             continue
-        headers.append(Header(named[0], named[1], line[colon + 1 :].strip(" \t"), line))
+        headers.append(new_header((named[0], named[1], line[colon + 1 :].strip(" \t"), line)))
         folding = True
     return headers
 
@@ -560,7 +561,7 @@ def make_response(
         value = header.value
         if header.key == "to" and to_tag is not None and status != 100:
             value = _add_to_tag(request, value, to_tag)
-        bucket.append(Header(header.key, header.name, value, None))
+        bucket.append(new_header((header.key, header.name, value, None)))
     out = [header for key in _RESPONSE_ORDER for header in copied[key]]
     out.extend(Header.make(name, value) for name, value in headers)
     _add_body_headers(out, body, content_type)
@@ -574,8 +575,8 @@ def make_response(
 
 def _add_body_headers(out: list[Header], body: bytes, content_type: str | None) -> None:
     if content_type is not None:
-        out.append(Header("content-type", "Content-Type", content_type, None))
-    out.append(Header("content-length", "Content-Length", str(len(body)), None))
+        out.append(new_header(("content-type", "Content-Type", content_type, None)))
+    out.append(new_header(("content-length", "Content-Length", str(len(body)), None)))
 
 
 _RESPONSE_ORDER = ("via", "from", "to", "call-id", "cseq")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 
-from .headers import Header, Via, split_list
+from .headers import Header, Via, new_header, split_list
 from .message import Request, Response, make_response
 from .transaction import (
     Address,
@@ -79,10 +79,14 @@ def stamp_via(request: Request, source: Address) -> Request:
     first = request.headers_named("via")[0]
     values = split_list(first.value)
     value = str(changed) if len(values) == 1 else ", ".join([str(changed), *values[1:]])
-    stamped_first = Header(first.key, first.name, value, None)
-    out = tuple(stamped_first if header is first else header for header in request.headers)
+    stamped_first = new_header((first.key, first.name, value, None))
+    out = list(request.headers)
+    for i, header in enumerate(out):  # the top Via is nearly always the first line
+        if header is first:
+            out[i] = stamped_first
+            break
     stamped = Request(
-        method=request.method, uri=request.uri, version=request.version, headers=out, body=request.body
+        method=request.method, uri=request.uri, version=request.version, headers=tuple(out), body=request.body
     )
     # Keep what was parsed already; only the Via views change (and the index's Via lines).
     cache = stamped._cache

@@ -421,7 +421,8 @@ def parse_header_lines(lines: list[str], errors: list[str] | None = None) -> lis
             headers[-1] = new_header((last.key, last.name, value, f"{last.raw}\r\n{line}"))
             continue
         colon = line.find(":")
-        named = _name_key(line[:colon]) if colon > 0 else None
+        # The memo first, inline: a call per line costs more than the look-up it makes.
+        named = (_VALID_NAMES.get(line[:colon]) or _name_key(line[:colon])) if colon > 0 else None
         if named is None:
             _fail(f"malformed header line {line[:40]!r}", errors)
             folding = False

@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 import timeit
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,6 +194,10 @@ class SipLeg:
         self.media = SipMedia(self.rtp, negotiated)  # type: ignore[arg-type]
         self.read_codec = self.write_codec = spec.name
         self.rate = spec.rate
+
+    @property
+    def write_codec_params(self) -> tuple[CodecSpec, Mapping[str, str]] | None:
+        return self.media.pass_through_codec  # as mod_sofia's SipDriver declares it
 
     @property
     def sent(self) -> int:

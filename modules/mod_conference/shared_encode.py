@@ -100,46 +100,21 @@ def _intern(codec: WriteCodec) -> WriteCodec:
     return _INTERNED.setdefault(codec, codec)
 
 
-_UNDECLARED = object()
-
 
 def write_codec_of(driver: object) -> WriteCodec | None:
     """What a channel driver writes with, when it sends a matching `Frame.encoded` as it is.
 
-    The ChannelDriver protocol does not say this (yet), so it is read from:
-
-    - a driver attribute `write_codec_params`: `(CodecSpec, fmtp)` the
-      encoder was built from, or None when the driver would not send a
-      payload as it is (the seam proposed to the endpoints' owners; core types
-      only, so an endpoint need not import this module);
-    - mod_sofia's shape: `media.spec` + `media.negotiated.fmtp`, shared only
-      when one packet is one 20 ms tick (`media.passes_through`);
-    - mod_verto's shape: `media.codec` + `media.rate` (it builds its encoders
-      without fmtp, and passes a payload through on codec, rate and length).
-
-    Anything else (loopback, files, the benchmarks' plain drivers) keeps its own path.
+    A driver says so itself (`switchcore.driver.EncodedWriter`): `write_codec_params`
+    is the `(CodecSpec, fmtp)` its encoder was built from, or None while it would
+    encode whatever it is given.  A driver without it (loopback, files) keeps its
+    own path; nothing here looks inside an endpoint's media.
     """
-    declared = getattr(driver, "write_codec_params", _UNDECLARED)
-    if declared is not _UNDECLARED:
-        if not isinstance(declared, tuple) or len(declared) != 2:
-            return None  # None: this leg would encode whatever it is given
-        declared_spec, declared_fmtp = declared
-        if isinstance(declared_spec, CodecSpec) and isinstance(declared_fmtp, Mapping):
-            return WriteCodec.of(declared_spec, declared_fmtp)
+    declared = getattr(driver, "write_codec_params", None)
+    if not isinstance(declared, tuple) or len(declared) != 2:
         return None
-    media = getattr(driver, "media", None)
-    if media is None:
-        return None
-    spec = getattr(media, "spec", None)
-    if isinstance(spec, CodecSpec):
-        negotiated = getattr(media, "negotiated", None)
-        fmtp = getattr(negotiated, "fmtp", None)
-        if not getattr(media, "passes_through", False) or not isinstance(fmtp, Mapping):
-            return None
+    spec, fmtp = declared
+    if isinstance(spec, CodecSpec) and isinstance(fmtp, Mapping):
         return WriteCodec.of(spec, fmtp)
-    codec, rate = getattr(media, "codec", None), getattr(media, "rate", None)
-    if isinstance(codec, str) and isinstance(rate, int):
-        return _intern(WriteCodec(codec, rate, 1, ()))
     return None
 
 

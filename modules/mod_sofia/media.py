@@ -19,7 +19,7 @@ import errno
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -363,6 +363,12 @@ class SipMedia:
         mixed: Samples = samples.reshape(-1, self.channels).mean(axis=1).astype(np.int16)
         return mixed
 
+    @property
+    def pass_through_codec(self) -> tuple[CodecSpec, Mapping[str, str]] | None:
+        """The codec and fmtp a frame's `encoded` payload must have for `write` to send it as it is
+        (None while one packet is not one frame: then every frame is encoded here)."""
+        return (self.spec, self.negotiated.fmtp) if self.passes_through else None
+
     def write(self, frame: Frame) -> None:
         if not self.sending:
             return
@@ -492,6 +498,11 @@ class SipDriver:
     @property
     def write_codec(self) -> str:
         return self.read_codec
+
+    @property
+    def write_codec_params(self) -> tuple[CodecSpec, Mapping[str, str]] | None:
+        """switchcore.driver.EncodedWriter: see `SipMedia.pass_through_codec`."""
+        return self.media.pass_through_codec if self.media is not None else None
 
     def attach(self, media: SipMedia) -> None:
         if self.media is not None and self.media is not media:

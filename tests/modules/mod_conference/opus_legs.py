@@ -87,6 +87,10 @@ class StubSipDriver:
         self.media.encoder = type("Counting", (), {"encode": staticmethod(counting)})()
 
     @property
+    def write_codec_params(self) -> tuple[CodecSpec, Mapping[str, str]] | None:
+        return self.media.pass_through_codec  # as SipDriver declares it
+
+    @property
     def rate(self) -> int:
         return self.media.spec.rate
 

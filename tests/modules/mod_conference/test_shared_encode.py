@@ -280,12 +280,13 @@ def test_write_codec_of_takes_what_a_driver_declares() -> None:
     declares = SimpleNamespace(write_codec_params=(spec, {"annexb": "no"}), media=None)
     assert write_codec_of(declares) == WriteCodec("PCMA", 8000, 1, (("annexb", "no"),))
     refuses = SimpleNamespace(write_codec_params=None, media=SimpleNamespace(codec="OPUS", rate=RATE))
-    assert write_codec_of(refuses) is None  # a declared None wins over the media's shape
+    assert write_codec_of(refuses) is None  # a declared None: this leg encodes for itself
 
 
-def test_write_codec_of_reads_the_verto_legs_codec() -> None:
-    verto_like = SimpleNamespace(media=SimpleNamespace(codec="OPUS", rate=RATE))
-    assert write_codec_of(verto_like) == OPUS
+def test_a_driver_that_declares_nothing_keeps_its_own_path() -> None:
+    # Nothing is guessed from an endpoint's internals: only the declared capability counts.
+    undeclared = SimpleNamespace(media=SimpleNamespace(codec="OPUS", rate=RATE))
+    assert write_codec_of(undeclared) is None
     assert write_codec_of(SimpleNamespace(media=None)) is None
 
 

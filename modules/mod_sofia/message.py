@@ -92,7 +92,9 @@ class Message:
 
     def _first(self, key: str) -> str | None:
         """`get` for a lookup key already in canonical form (the typed accessors' own)."""
-        found = self._index().get(key)
+        # Some twenty calls a message: the built index is read without a call to `_index`.
+        index: dict[str, list[Header]] | None = self._cache.get("#index")
+        found = (index if index is not None else self._index()).get(key)
         return found[0].value if found else None
 
     def get_all(self, name: str) -> list[str]:

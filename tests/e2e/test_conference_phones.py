@@ -137,11 +137,14 @@ def _best_match(recording: Samples, reference: Samples) -> float:
         return 0.0
     size = 1 << (n + m).bit_length()
     ref = reference - reference.mean()
+    ref_energy = float(np.sum(ref * ref))
+    if ref_energy == 0.0:
+        return 0.0  # a silent reference matches nothing (and would divide 0 by 0)
     corr = np.fft.irfft(np.fft.rfft(recording, size) * np.conj(np.fft.rfft(ref, size)), size)[: n - m + 1]
     energy = np.concatenate(([0.0], np.cumsum(recording * recording)))
     sums = np.concatenate(([0.0], np.cumsum(recording)))
     window_energy = energy[m:] - energy[:-m] - (sums[m:] - sums[:-m]) ** 2 / m
-    norm = np.sqrt(np.maximum(window_energy, 1e-9)) * np.sqrt(float(np.sum(ref * ref)))
+    norm = np.sqrt(np.maximum(window_energy, 1e-9)) * np.sqrt(ref_energy)
     return float(np.max(np.abs(corr) / norm))
 
 

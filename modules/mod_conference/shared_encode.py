@@ -168,6 +168,7 @@ class SharedEncoding:
         self._unknown: set[WriteCodec] = set()
         self._silence: Samples = np.zeros(room_samples, dtype=np.int16)
         self._silence.setflags(write=False)
+        self._was_listener: list[bool] = []  # by row, the previous tick's `listeners`
 
     @property
     def encoders(self) -> int:
@@ -187,11 +188,16 @@ class SharedEncoding:
         mix: dict[WriteCodec, Frame | None] = {}
         quiet: dict[WriteCodec, Frame | None] = {}
         common, listeners, deaf = result.common, result.listeners.tolist(), result.deaf.tolist()
+        was, self._was_listener = self._was_listener, listeners
         shared = 0
         for i, codec in enumerate(codecs):
             if codec is None:
                 continue
             if listeners[i]:
+                if i < len(was) and not was[i]:
+                    # Mixed last tick: the shared stream's codec/resampler delay still holds the
+                    # end of that tick's mix, with this member in it; one more tick on its own.
+                    continue
                 made, stream, samples = mix, Stream.MIX, common
             elif deaf[i]:
                 made, stream, samples = quiet, Stream.SILENCE, self._silence
@@ -211,6 +217,10 @@ class SharedEncoding:
 
     def _encode(self, key: tuple[WriteCodec, Stream], samples: Samples) -> Frame | None:
         shared = self._shared.get(key)
+        if shared is not None and shared.idle and key[1] is Stream.MIX:
+            # Unused last tick: its delay line holds an older mix (perhaps with one of this
+            # tick's listeners in it), so it starts again clean.
+            shared = None
         if shared is None:
             shared = self._open(key)
             if shared is None:

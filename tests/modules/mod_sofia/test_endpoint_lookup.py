@@ -70,13 +70,13 @@ async def test_dialling_a_rescanned_gateway_reaches_it_and_an_unknown_one_is_inv
 @pytest.mark.parametrize(
     ("contact", "uri"),
     [
-        ("<sip:1001@10.0.0.5:5060>", "sip:1001@10.0.0.5:5060"),
-        ('"Bob Smith" <sip:1001@10.0.0.5:5062;transport=tcp>', "sip:1001@10.0.0.5:5062;transport=tcp"),
-        ('Bob <sip:1001@10.0.0.5>;expires=300;+sip.instance="<urn:uuid:1>"', "sip:1001@10.0.0.5"),
-        ("sip:1001@10.0.0.5:5070", "sip:1001@10.0.0.5:5070"),
+        ("<sip:1001@192.0.2.5:5060>", "sip:1001@192.0.2.5:5060"),
+        ('"Bob Smith" <sip:1001@192.0.2.5:5062;transport=tcp>', "sip:1001@192.0.2.5:5062;transport=tcp"),
+        ('Bob <sip:1001@192.0.2.5>;expires=300;+sip.instance="<urn:uuid:1>"', "sip:1001@192.0.2.5"),
+        ("sip:1001@192.0.2.5:5070", "sip:1001@192.0.2.5:5070"),
         (
-            '"x" <sip:1001@10.0.0.5:5060;fs_nat=yes;fs_path=sip%3A1001%40203.0.113.9%3A40000>',
-            "sip:1001@10.0.0.5:5060;fs_nat=yes;fs_path=sip:1001%40203.0.113.9:40000",
+            '"x" <sip:1001@192.0.2.5:5060;fs_nat=yes;fs_path=sip%3A1001%40203.0.113.9%3A40000>',
+            "sip:1001@192.0.2.5:5060;fs_nat=yes;fs_path=sip:1001%40203.0.113.9:40000",
         ),
     ],
 )

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from switchcore.causes import HangupCause, cause_from_sip, sip_from_cause
+from switchcore.causes import HangupCause, sip_from_cause
 from switchcore.errors import CallError
 from switchcore.media.negotiate import (
     IncompatibleMedia,
@@ -43,21 +43,18 @@ from switchcore.profile import CallerProfile
 from switchcore.session import Session
 from switchcore.states import CallState
 
-from . import in_dialog
+from . import in_dialog, uac
 from .dialog import Dialog
 from .headers import Via
 from .in_dialog import quoted
+from .leg_refresh import LegRefresh
 from .media import RtpSocket, SipDriver, SipMedia, rtp_config
-from .message import Request, Response, make_request, make_response, new_call_id, new_tag
-from .session_refresh import RefreshWatch, timer_tags
+from .message import Request, Response, make_request, new_call_id, new_tag
+from .session_refresh import RefreshWatch
 from .session_timer import (
     Accept,
-    TimerHeaderError,
     TimerPolicy,
-    interval_after_422,
     offer_headers,
-    read_answer,
-    refresh_headers,
 )
 from .transaction import make_cancel
 from .tu import Address, Incoming
@@ -73,8 +70,6 @@ log = logging.getLogger("mod_sofia.calls")
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY, MESSAGE, UPDATE"
 REPLACES_DIALPLAN = "sofia_replaces"  # the dialplan of a leg that replaces another (wiring.py)
 SDP = "application/sdp"
-# sofia-sip's BYE when a session timer runs out (FreeSWITCH logs the call's end as a session timeout).
-SESSION_TIMEOUT_REASON = ("Reason", 'SIP;cause=408;text="Session timeout"')
 
 
 def reason_header(cause: HangupCause) -> tuple[str, str]:
@@ -126,9 +121,10 @@ class SipCall:
         self.originator: Session | None = None  # outbound: the leg that dialled us
         self._cancel_sent = False
         self._uac_task: asyncio.Task[None] | None = None
+        self.early_tags: set[str] = set()  # outbound: the To tags of our early dialogs (uac.py)
         # RFC 4028: what the INVITE negotiated (sent with our 2xx), the watch, and what the peer allows.
         self.timer_accept: Accept | None = None
-        self.refresh = RefreshWatch(self, handler.refresh_clock)
+        self.refresh = RefreshWatch(LegRefresh(self), handler.refresh_clock)
         self.peer_allow: frozenset[str] = frozenset()
         self.bye_reason: tuple[str, str] | None = None  # replaces the Q.850 Reason of our BYE
         self.reinvite_pending = False  # our re-INVITE (a refresh) awaits its final response
@@ -530,138 +526,8 @@ class SipCall:
         self.handler.track(self)
         session.start()
         session.set_call_state(CallState.DIALING)
-        self._uac_task = asyncio.get_running_loop().create_task(self._run_uac())
+        self._uac_task = asyncio.get_running_loop().create_task(uac.run(self))
         return session
-
-    async def _run_uac(self) -> None:
-        assert self.invite is not None and self.session is not None
-        session = self.session
-        watch = self._watch_originator()
-        try:
-            response = await self.handler.stack.request(
-                self.invite, self.peer, self.transport, on_provisional=self._on_provisional
-            )
-            retry = self._after_422(response)
-            if retry is not None:
-                self.invite = retry
-                response = await self.handler.stack.request(
-                    retry, self.peer, self.transport, on_provisional=self._on_provisional
-                )
-        except Exception as exc:  # a transport failure must end the leg, not leak
-            log.error("[%s] INVITE to %s failed: %s", self.uuid, self.peer, exc)
-            session.hangup(HangupCause.DESTINATION_OUT_OF_ORDER)
-            return
-        finally:
-            if watch is not None:
-                watch.cancel()
-        if 200 <= response.status < 300:
-            await self._on_2xx(response)
-            return
-        session.variables["sip_term_status"] = str(response.status)
-        session.variables["sip_invite_failure_status"] = str(response.status)
-        session.variables["sip_invite_failure_phrase"] = response.reason
-        if not session.hungup:
-            session.hangup(cause_from_sip(response.status))
-
-    def _after_422(self, response: Response) -> Request | None:
-        """RFC 4028 §7.4: our INVITE again after 422, asking for the Min-SE it named (a new transaction)."""
-        invite, session = self.invite, self.session
-        if (
-            response.status != 422
-            or invite is None
-            or session is None
-            or session.hungup
-            or self.cancel_requested
-        ):
-            return None
-        interval = interval_after_422(
-            self.timer_policy, self.timer_policy.session_expires, response.get("Min-SE")
-        )
-        if interval is None:
-            return None
-        log.info("[%s] 422 from %s: asking again for %d s", self.uuid, self.peer, interval)
-        return (
-            invite.replace_header("Via", self.handler.stack.via(self.transport))
-            .replace_header("CSeq", f"{invite.cseq.number + 1} INVITE")
-            .replace_header("Session-Expires", str(interval))
-            .replace_header("Min-SE", str(interval))
-        )
-
-    def _watch_originator(self) -> asyncio.Task[None] | None:
-        """While we ring, a caller who gives up takes this leg down too (CANCEL), whatever its dialplan does."""
-        caller = self.originator
-        if caller is None:
-            return None
-
-        async def watch() -> None:
-            await caller.wait_hangup()
-            session = self.session
-            if session is not None and not session.hungup and not self.answered:
-                session.hangup(HangupCause.ORIGINATOR_CANCEL)
-
-        return asyncio.get_running_loop().create_task(watch())
-
-    def _on_provisional(self, response: Response) -> None:
-        self.provisional_seen.set()
-        session = self.session
-        if session is None or session.hungup:
-            if self.cancel_requested:
-                self._send_cancel()
-            return
-        if response.status == 180:
-            session.mark_ringing()
-            self._ring_originator()
-        if response.status in (180, 183) and response.body:
-            asyncio.get_running_loop().create_task(self._early_media(response))
-
-    def _ring_originator(self) -> None:
-        """Tell the caller that we ring (FreeSWITCH's originate does `switch_channel_ring_ready` on it)."""
-        caller = self.originator
-        if caller is None or caller.hungup or caller.answered or caller.early:
-            return
-        if caller.call_state is not CallState.RINGING:
-            asyncio.get_running_loop().create_task(caller.ring_ready())
-
-    async def _early_media(self, response: Response) -> None:
-        if self.negotiated is not None or self.session is None:
-            if self.session is not None and response.status == 183:
-                self.session.mark_early_media()
-            return
-        if await self._take_answer(response):
-            self.session.mark_early_media()
-
-    async def _take_answer(self, response: Response) -> bool:
-        assert self.offer is not None
-        try:
-            answer = SessionDescription.parse(response.body)
-            negotiated = accept_answer(self.offer.sdp, answer, self.policy(), self.switch.registry.codecs)
-        except (SdpError, IncompatibleMedia) as exc:
-            log.warning("[%s] unusable SDP answer: %s", self.uuid, exc)
-            return False
-        await self.open_media(negotiated)
-        return True
-
-    async def _on_2xx(self, response: Response) -> None:
-        assert self.invite is not None and self.session is not None
-        self.dialog = Dialog.from_uac(self.invite, response)
-        ack = self.dialog.create_ack(self.invite.cseq.number, self.via())
-        self.handler.stack.send_stateless(ack, self.peer, self.transport)
-        self.answered = True
-        self.learn_allow(response)
-        if response.body and self.negotiated is None:
-            await self._take_answer(response)
-        session = self.session
-        if session.hungup or self.cancel_requested:
-            await self._send_bye(session.cause if session.hungup else HangupCause.ORIGINATOR_CANCEL)
-            return
-        session.variables["sip_term_status"] = str(response.status)
-        session.mark_answered()
-        try:
-            timer = read_answer(self.timer_policy, response.get("Session-Expires"), timer_tags(response))
-        except TimerHeaderError as exc:  # RFC 4028 §7.2 gives no remedy: run without a timer
-            log.warning("[%s] unusable Session-Expires in the 2xx: %s", self.uuid, exc)
-            timer = None
-        self.refresh.start(timer)
 
     def on_stray_2xx(self, response: Response) -> None:
         # The 2xx of the initial INVITE or of a re-INVITE of ours (a refresh): ACK its own CSeq.
@@ -669,7 +535,7 @@ class SipCall:
             ack = self.dialog.create_ack(response.cseq.number, self.via())
             self.handler.stack.send_stateless(ack, self.peer, self.transport)
 
-    def _send_cancel(self) -> None:
+    def send_cancel(self) -> None:
         if self.invite is None or self._cancel_sent:
             return
         self._cancel_sent = True
@@ -705,18 +571,18 @@ class SipCall:
                 self.session.variables.setdefault("sip_term_status", str(status))
             return
         if self.answered and not self.bye_received:
-            await self._send_bye(cause)
+            await self.send_bye(cause)
 
     async def _hangup_outbound(self, cause: HangupCause) -> None:
         if self.answered:
             if not self.bye_received:
-                await self._send_bye(cause)
+                await self.send_bye(cause)
             return
         self.cancel_requested = True
         if self.provisional_seen.is_set():
-            self._send_cancel()
+            self.send_cancel()
 
-    async def _send_bye(self, cause: HangupCause) -> None:
+    async def send_bye(self, cause: HangupCause) -> None:
         if self.dialog is None or self.dialog.terminated:
             return
         if self.refer_done is not None and not self.refer_done.is_set():
@@ -732,85 +598,6 @@ class SipCall:
 
     async def send_dtmf(self, digits: str, duration_ms: int) -> None:
         await in_dialog.send_dtmf(self, digits, duration_ms)
-
-    # ---- session timer (RFC 4028; the watch is session_refresh.RefreshWatch) ------------------
-
-    async def send_refresh(self, interval: int, use_invite: bool) -> Response:
-        """One refresh of ours: UPDATE without a body (RFC 3311), or a re-INVITE with our current SDP.
-
-        The re-INVITE offers the session as it stands (same o= version: nothing changed,
-        RFC 3264 8) and its 2xx is ACKed.  The transaction runs to its end (and its ACK
-        goes out) even if the watch is restarted meanwhile.
-        """
-        dialog = self.dialog
-        if dialog is None or dialog.terminated:
-            return _no_dialog(self.invite)
-        headers = [
-            ("Allow", ALLOW),
-            ("Supported", self.handler.supported),
-            ("User-Agent", self.handler.user_agent),
-            *refresh_headers(self.timer_policy, interval),
-        ]
-        if use_invite and self.local_sdp is not None:
-            request = dialog.create_request(
-                "INVITE", self.via(), headers=headers, body=bytes(self.local_sdp), content_type=SDP
-            )
-        else:
-            request = dialog.create_request("UPDATE", self.via(), headers=headers)
-        work = asyncio.get_running_loop().create_task(self._refresh_transaction(request))
-        return await asyncio.shield(work)
-
-    async def _refresh_transaction(self, request: Request) -> Response:
-        pending = request.method == "INVITE"
-        self.reinvite_pending |= pending
-        try:
-            response = await self.handler.stack.request(request, self.peer, self.transport)
-        finally:
-            if pending:
-                self.reinvite_pending = False
-        dialog = self.dialog
-        if dialog is None or not 200 <= response.status < 300:
-            return response
-        if request.method == "INVITE":  # every 2xx is ACKed, even one that arrives as the call ends
-            ack = dialog.create_ack(request.cseq.number, self.via())
-            self.handler.stack.send_stateless(ack, self.peer, self.transport)
-        if not dialog.terminated:
-            dialog.receive_response(response)  # a 2xx refreshes the remote target (RFC 3261 12.2.1.2)
-        self.learn_allow(response)
-        if request.method == "INVITE" and response.body and self.local_sdp is not None:
-            try:
-                answer = SessionDescription.parse(response.body)
-                negotiated = accept_answer(self.local_sdp, answer, self.policy(), self.switch.registry.codecs)
-            except (SdpError, IncompatibleMedia) as exc:
-                log.warning("[%s] unusable SDP answer to our refresh: %s", self.uuid, exc)
-            else:
-                await self.open_media(negotiated)
-        return response
-
-    def session_expired(self) -> None:
-        """RFC 4028 §10: no refresh in time; FreeSWITCH (sofia-sip) sends BYE with a 408 Reason."""
-        session = self.session
-        if session is None or session.hungup or self.bye_received:
-            return
-        log.warning("[%s] session timeout: no session refresh in time, hanging up", self.uuid)
-        self.bye_reason = SESSION_TIMEOUT_REASON
-        session.variables["sip_hangup_disposition"] = "send_bye"
-        session.hangup(HangupCause.RECOVERY_ON_TIMER_EXPIRE)
-
-    def refresh_failed(self, status: int) -> None:
-        """RFC 4028 §10: our refresh got 408 (or no answer) or 481; the BYE ends what may be left."""
-        session = self.session
-        if session is None or session.hungup or self.bye_received:
-            return
-        log.warning("[%s] session refresh failed with %d, hanging up", self.uuid, status)
-        session.variables["sip_hangup_disposition"] = "send_bye"
-        session.hangup(cause_from_sip(status))
-
-
-def _no_dialog(invite: Request | None) -> Response:
-    """What a refresh meets when the dialog is already gone: 481, as the peer would say."""
-    assert invite is not None
-    return make_response(invite, 481)
 
 
 def target_of(dest: str, default_transport: str = "udp") -> Target:

@@ -18,11 +18,12 @@ from switchcore.events import Event
 from switchcore.media.negotiate import CodecNegotiation, FmtpNegotiator, MediaPolicy
 from switchcore.media.rtp_session import PortAllocator
 
-from . import in_dialog
+from . import in_dialog, refer
 from .calls import ALLOW, SipCall
 from .dialog import CSeqOutOfOrder
 from .message import Response
-from .replaces import Replaces, ReplacesError, judge
+from .replaces import Replaces, ReplacesError, judge, judge_early
+from .replacing import caller_of
 from .session_refresh import Clock, LoopClock
 from .session_timer import TimerPolicy, supported_tags
 from .tu import Incoming
@@ -45,6 +46,7 @@ class Replaced:
     status: int
     reason: str
     call: SipCall | None = None
+    early: bool = False  # an early dialog we initiated: the new call picks the ringing one up
 
 
 class SofiaCallHandler:
@@ -159,6 +161,17 @@ class SofiaCallHandler:
     def find_replaced(self, replaces: Replaces) -> Replaced:
         """The leg whose confirmed dialog `replaces` names, or why there is none (RFC 3891 3)."""
         call = self.find_call(replaces.call_id)
+        if call is not None and call.direction == "outbound" and call.dialog is None:
+            # A leg we dialled that still rings: its early dialogs are ours to replace (pickup).
+            session = call.session
+            status, reason = judge_early(
+                replaces,
+                call.call_id,
+                call.local_tag,
+                call.early_tags,
+                terminated=session is None or session.hungup or call.answered,
+            )
+            return Replaced(status, reason, call if status == 200 else None, early=True)
         dialog = call.dialog if call is not None else None
         ident = (dialog.call_id, dialog.local_tag, dialog.remote_tag) if dialog is not None else None
         session = call.session if call is not None else None
@@ -198,7 +211,7 @@ class SofiaCallHandler:
         elif method == "REFER":
             if not await self._authorised(incoming, in_dialog=True):
                 return
-            await in_dialog.on_refer(call, incoming)
+            await refer.on_refer(call, incoming)
         elif method == "UPDATE":
             await in_dialog.on_update(call, incoming)
         elif method in ("OPTIONS", "NOTIFY"):
@@ -349,6 +362,13 @@ class SofiaCallHandler:
         if found.call is None or found.call.session is None:
             await incoming.respond(found.status, found.reason)
             return ""
+        if found.early:
+            caller = caller_of(found.call.session)
+            if caller is None or caller.hungup:
+                # Nobody waits on the ringing leg (an originate without a caller): nothing to pick up for.
+                await incoming.respond(481, "Call/Transaction Does Not Exist")
+                return ""
+            return found.call.uuid
         partner = found.call.session.partner
         if partner is None or partner.hungup:
             # The replaced leg talks to the switch itself (an application): there is no

@@ -23,6 +23,7 @@ unescapes URI headers, so `refer_target` sees the plain header value.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .uri import URI, NameAddr, SipError
@@ -107,8 +108,9 @@ def judge(replaces: Replaces, dialog: tuple[str, str, str] | None, *, terminated
     """RFC 3891 3: what an INVITE with `replaces` deserves, given the confirmed dialog it found.
 
     `dialog` is (Call-ID, local tag, remote tag) of our confirmed dialog with
-    that Call-ID, or None when there is none (no such call, or one still
-    early: replacing an early dialog we answer, a pickup, is not offered).
+    that Call-ID, or None when there is none: no such call, or an early
+    dialog that this UA did not initiate (an inbound call still ringing here),
+    which RFC 3891 3 answers 481.  Early dialogs we initiated: `judge_early`.
     Returns (200, "OK") when the replacement may go ahead.
     """
     # A dialog that has ended (its BYE sent or received) is no more replaceable than an unknown
@@ -118,6 +120,28 @@ def judge(replaces: Replaces, dialog: tuple[str, str, str] | None, *, terminated
     if replaces.early_only:
         return 486, "Busy Here"  # early-only and the dialog is confirmed
     return 200, "OK"
+
+
+def judge_early(
+    replaces: Replaces, call_id: str, local_tag: str, remote_tags: Iterable[str], *, terminated: bool
+) -> tuple[int, str]:
+    """RFC 3891 3 for the early dialogs of a call this UA initiated and that still rings: call pickup.
+
+    "If the Replaces header field matches an early dialog that was initiated
+    by this UA, it MUST be terminated (CANCEL)" and the new INVITE goes ahead;
+    `early-only` allows exactly that.  The tags are matched either way round:
+    a phone doing directed pickup learns the dialog from a dialog-info
+    notification (RFC 4235 4.1.6), whose local-tag and remote-tag are the
+    ringing phone's, and phones differ in which way round they copy them.
+    """
+    if terminated or replaces.call_id != call_id:
+        return 481, "Call/Transaction Does Not Exist"
+    for remote_tag in remote_tags:
+        if replaces.matches(call_id, local_tag, remote_tag) or replaces.matches(
+            call_id, remote_tag, local_tag
+        ):
+            return 200, "OK"
+    return 481, "Call/Transaction Does Not Exist"
 
 
 def refer_target(refer_to: str) -> ReferTarget:
@@ -136,4 +160,4 @@ def refer_target(refer_to: str) -> ReferTarget:
     return ReferTarget(uri.replace(headers=()), replaces, tuple(others))
 
 
-__all__ = ["ReferTarget", "Replaces", "ReplacesError", "judge", "refer_target"]
+__all__ = ["ReferTarget", "Replaces", "ReplacesError", "judge", "judge_early", "refer_target"]

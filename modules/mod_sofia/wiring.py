@@ -21,9 +21,9 @@ from .calls import REPLACES_DIALPLAN
 from .declaration import module
 from .endpoint import endpoint
 from .handler import SofiaCallHandler
-from .in_dialog import BRIDGE_APP, REPLACE_APP, attended_bridge_app, replace_app
 from .lifecycle import on_profile_start, on_profile_stop
 from .profile import SofiaProfile
+from .replacing import BRIDGE_APP, REPLACE_APP, attended_bridge_app, replace_app
 
 if TYPE_CHECKING:
     from switchcore.core import Switch

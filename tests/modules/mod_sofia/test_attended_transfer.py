@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from modules.mod_sofia.message import make_response, new_tag
 from switchcore.causes import HangupCause
 from switchcore.core import Switch
 from switchcore.events import Event
@@ -114,12 +115,62 @@ async def test_refer_with_replaces_bridges_the_far_legs_and_ends_the_transferors
     assert b_side.cause is HangupCause.NORMAL_CLEARING and c_side.cause is HangupCause.NORMAL_CLEARING
 
 
-async def test_refer_naming_a_dialog_we_do_not_have_fails_in_the_notify_and_keeps_the_call(rig: Rig) -> None:
-    switch, a, b, _ = rig
+def elsewhere(c: RawPhone, replaces: str = "a-c@elsewhere;to-tag=c1;from-tag=a1") -> str:
+    """A Refer-To naming C's address directly and a dialog the switch does not hold (as pjsua writes it)."""
+    return f"<sip:{c.user}@127.0.0.1:{c.port}?Require=replaces&Replaces={escaped(replaces)}>"
+
+
+@pytest.mark.slow
+async def test_refer_naming_a_dialog_elsewhere_sends_the_transferee_to_the_target_with_the_replaces(
+    rig: Rig,
+) -> None:
+    # RFC 5589 7.2 / FreeSWITCH's "nightmare transfer": A's consultation call with C did not go
+    # through the switch, so B's leg calls C itself, carrying the Replaces for C to match.
+    switch, a, b, c = rig
     ab, b_leg = await connect(a, b)
-    refer_to = f"<sip:1002@127.0.0.1?Replaces={escaped('nosuch@host;to-tag=x;from-tag=y')}>"
-    accepted = await a.request(ab, "REFER", headers=[("Refer-To", refer_to)])
+    a1 = leg_of(switch, ab.invite.call_id)
+    b_side = a1.partner
+    assert b_side is not None
+    events = custom_events(switch)
+    answering = asyncio.get_running_loop().create_task(c.answer())
+
+    accepted = await a.request(ab, "REFER", headers=[("Refer-To", elsewhere(c)), ("Referred-By", a.contact)])
+
     assert accepted.status == 202
+    c_leg = await answering
+    invite = c_leg.invite
+    assert invite.get("Replaces") == "a-c@elsewhere;to-tag=c1;from-tag=a1"
+    assert invite.get("Require") == "replaces"
+    assert invite.get("Referred-By") == a.contact
+    assert invite.from_addr.uri.user == b.user  # the transferee calls, with its own identity
+    await asyncio.wait_for(ab.ended.wait(), 10)  # A's leg ends after the last NOTIFY
+    assert a.notifies(ab) == ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"]
+    assert a1.cause is HangupCause.ATTENDED_TRANSFER
+    n = leg_of(switch, invite.call_id)
+    await wait_until(lambda: b_side.partner is n, what="B bridged to the call to C")
+    await hears(b, 1400)
+    await hears(c, 1000)
+    assert not b_leg.ended.is_set()
+    assert ":att_xfer:" in b_side.variables["transfer_history"]
+    fired = {e.headers.get("Event-Subclass"): e.headers for e in events}
+    assert fired["sofia::transferor"]["Unique-ID"] == a1.uuid
+    assert fired["sofia::transferee"]["att_xfer_destination_peer_uuid"] == n.uuid
+
+    await c.request(c_leg, "BYE")  # C hangs up: B follows
+    await asyncio.wait_for(b_leg.ended.wait(), 10)
+
+
+async def test_refer_naming_a_dialog_elsewhere_that_the_target_refuses_reports_it_and_keeps_the_call(
+    rig: Rig,
+) -> None:
+    switch, a, b, c = rig
+    ab, b_leg = await connect(a, b)
+    accepted = await a.request(
+        ab, "REFER", headers=[("Refer-To", elsewhere(c, "nosuch@host;to-tag=x;from-tag=y"))]
+    )
+    assert accepted.status == 202
+    invite = await asyncio.wait_for(c.incoming.get(), 10)
+    c.send(make_response(invite, 481, "Call/Transaction Does Not Exist", to_tag=new_tag()))
     await wait_until(lambda: len(a.notifies(ab)) == 2, what="two NOTIFYs")
     assert a.notifies(ab) == ["SIP/2.0 100 Trying", "SIP/2.0 481 Call/Transaction Does Not Exist"]
     a1 = leg_of(switch, ab.invite.call_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modules.mod_sofia.replaces import Replaces, ReplacesError, judge, refer_target
+from modules.mod_sofia.replaces import Replaces, ReplacesError, judge, judge_early, refer_target
 
 
 def test_replaces_reads_call_id_and_both_tags() -> None:
@@ -95,3 +95,19 @@ def test_refer_to_without_replaces_is_blind() -> None:
 def test_unusable_refer_to_is_a_replaces_error(value: str) -> None:
     with pytest.raises(ReplacesError):
         refer_target(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "terminated", "verdict"),
+    [
+        ("cid;to-tag=ours;from-tag=b1", False, 200),  # the switch's view (RFC 3891 3)
+        ("cid;to-tag=b1;from-tag=ours", False, 200),  # the ringing phone's view (RFC 4235 dialog-info)
+        ("cid;to-tag=ours;from-tag=b2;early-only", False, 200),  # early-only: early is what it wants
+        ("cid;to-tag=ours;from-tag=other", False, 481),  # no early dialog with that tag
+        ("other;to-tag=ours;from-tag=b1", False, 481),
+        ("cid;to-tag=ours;from-tag=b1", True, 481),  # the ringing leg is gone (or answered)
+    ],
+)
+def test_judge_early_accepts_an_early_dialog_we_initiated(text: str, terminated: bool, verdict: int) -> None:
+    status, _ = judge_early(Replaces.parse(text), "cid", "ours", {"b1", "b2"}, terminated=terminated)
+    assert status == verdict

@@ -10,23 +10,28 @@ each other's.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from switchcore.causes import HangupCause
-from switchcore.store import Store
-from tests.peers.audio import describe, read_wav, tone_present
+from switchcore.store import CdrRecord, Store
+from tests.peers.audio import Samples, describe, read_wav, tone_present
+from tests.peers.phone import Phone
 
 from .conftest import ESL_PORT, SIP, SIP_PORT
 from .esl_events import EslEvents
+from .switch_process import SwitchProcess
+
+MakePhone = Callable[..., Phone]
 
 pytestmark = pytest.mark.slow
 
 URI = "sip:{}@127.0.0.1:" + str(SIP_PORT)
 
 
-def _phone(make_phone, name: str, user: str, freq: float, auto_answer: bool = False):  # type: ignore[no-untyped-def]
+def _phone(make_phone: MakePhone, name: str, user: str, freq: float, auto_answer: bool = False) -> Phone:
     phone = make_phone(name, auto_answer=auto_answer)
     phone.register(user, "1234", SIP, domain="127.0.0.1")
     phone.codecs(["PCMU/8000"])
@@ -34,12 +39,12 @@ def _phone(make_phone, name: str, user: str, freq: float, auto_answer: bool = Fa
     return phone
 
 
-def _heard(path: Path, skip_s: float = 0.5):  # type: ignore[no-untyped-def]
+def _heard(path: Path, skip_s: float = 0.5) -> tuple[Samples, int]:
     samples, rate = read_wav(path)
     return samples[int(skip_s * rate) :], rate
 
 
-def _cdrs(switch_proc) -> list:  # type: ignore[no-untyped-def]
+def _cdrs(switch_proc: SwitchProcess) -> list[CdrRecord]:
     switch_proc.stop()
     store = Store(f"sqlite:///{switch_proc.data}/switchcore.db")
     store.open()
@@ -49,7 +54,9 @@ def _cdrs(switch_proc) -> list:  # type: ignore[no-untyped-def]
         store.close()
 
 
-def test_attended_transfer_joins_b_and_c_and_ends_both_of_a_s_calls(switch_proc, make_phone, tmp_path: Path):
+def test_attended_transfer_joins_b_and_c_and_ends_both_of_a_s_calls(
+    switch_proc: SwitchProcess, make_phone: MakePhone, tmp_path: Path
+) -> None:
     a = _phone(make_phone, "a1000", "1000", 600)
     b = _phone(make_phone, "b1001", "1001", 1000, auto_answer=True)
     c = _phone(make_phone, "c1002", "1002", 1400, auto_answer=True)

@@ -119,17 +119,20 @@ class Phone:
     def _read(self) -> None:
         stdout = self.process.popen.stdout
         assert stdout is not None
-        for raw in stdout:
-            try:
-                msg = json.loads(raw)
-            except ValueError:
-                continue
-            with self._cond:
-                if "event" in msg:
-                    self._events.append(msg)
-                elif msg.get("id") is not None:
-                    self._replies[int(msg["id"])] = msg
-                self._cond.notify_all()
+        # The pipe may be closed under us while the process is stopped (a read of a closed
+        # buffered file raises ValueError): that is the end of the output too.
+        with contextlib.suppress(ValueError, OSError):
+            for raw in stdout:
+                try:
+                    msg = json.loads(raw)
+                except ValueError:
+                    continue
+                with self._cond:
+                    if "event" in msg:
+                        self._events.append(msg)
+                    elif msg.get("id") is not None:
+                        self._replies[int(msg["id"])] = msg
+                    self._cond.notify_all()
         with self._cond:
             self._events.append({"event": "process_exit", "code": self.process.popen.poll()})
             self._cond.notify_all()

@@ -23,7 +23,8 @@ call ids.  Commands that act on a call take an optional ``call``; without it the
 newest call that is not disconnected.
 
 Events: ``ready``, ``reg_state``, ``incoming_call``, ``call_state``, ``media_state``, ``dtmf``,
-``transfer_request``, ``transfer_status``, ``call_replaced``, ``log`` (errors inside callbacks).
+``transfer_request``, ``transfer_status``, ``call_replaced``, ``dialog`` (the call's tags), ``log``
+(errors inside callbacks).  The pjsua2 call and account objects are in :mod:`tests.peers.pjsua_calls`.
 
 The process exits cleanly (hang up, unregister, ``libDestroy``) on stdin EOF, on ``quit`` and on
 SIGTERM.  pjsip's own log goes to stderr; stdout carries nothing but the JSON lines.
@@ -43,53 +44,23 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import wave
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pjsua2 as pj
 
+try:  # run as ``python3 -m tests.peers.pjsua_phone``
+    from .pjsua_calls import CALL_STATES, PhoneAccount, PhoneCall, error_text
+except ImportError:  # run as a script: its directory is on sys.path
+    from pjsua_calls import CALL_STATES, PhoneAccount, PhoneCall, error_text  # type: ignore[no-redef]
+
 LOOPBACK = "127.0.0.1"
 DEFAULT_CODECS = ("PCMU/8000", "PCMA/8000", "G722/16000")
-
-CALL_STATES = {
-    pj.PJSIP_INV_STATE_NULL: "NULL",
-    pj.PJSIP_INV_STATE_CALLING: "CALLING",
-    pj.PJSIP_INV_STATE_INCOMING: "INCOMING",
-    pj.PJSIP_INV_STATE_EARLY: "EARLY",
-    pj.PJSIP_INV_STATE_CONNECTING: "CONNECTING",
-    pj.PJSIP_INV_STATE_CONFIRMED: "CONFIRMED",
-    pj.PJSIP_INV_STATE_DISCONNECTED: "DISCONNECTED",
-}
-MEDIA_STATUS = {
-    pj.PJSUA_CALL_MEDIA_NONE: "NONE",
-    pj.PJSUA_CALL_MEDIA_ACTIVE: "ACTIVE",
-    pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "LOCAL_HOLD",
-    pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "REMOTE_HOLD",
-    pj.PJSUA_CALL_MEDIA_ERROR: "ERROR",
-}
-MEDIA_DIR = {
-    pj.PJMEDIA_DIR_NONE: "inactive",
-    pj.PJMEDIA_DIR_ENCODING: "sendonly",
-    pj.PJMEDIA_DIR_DECODING: "recvonly",
-    pj.PJMEDIA_DIR_ENCODING_DECODING: "sendrecv",
-}
-DTMF_METHODS = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc2833", pj.PJSUA_DTMF_METHOD_SIP_INFO: "info"}
 
 
 class CommandError(Exception):
     """A command that cannot be carried out; its message goes back as ``error``."""
-
-
-def error_text(exc: BaseException) -> str:
-    """pjsua2's ``Error`` keeps its message in ``info()``; everything else in ``str()``."""
-    info = getattr(exc, "info", None)
-    if callable(info):
-        with contextlib.suppress(Exception):
-            return str(info())
-    return str(exc) or type(exc).__name__
 
 
 class Output:
@@ -111,161 +82,6 @@ class Output:
 
     def event(self, kind: str, /, **fields: Any) -> None:
         self.send({"event": kind, "t": round(time.monotonic() - self._t0, 3), **fields})
-
-
-def guarded(method: Callable[..., None]) -> Callable[..., None]:
-    """Keep Python exceptions from unwinding into pjsip (a SWIG director error can abort the process)."""
-
-    def wrapper(self: Any, *args: Any) -> None:
-        try:
-            method(self, *args)
-        except Exception as exc:  # noqa: BLE001 - reported, never propagated into C++
-            self.agent.out.event(
-                "log",
-                level="error",
-                where=method.__name__,
-                error=error_text(exc),
-                trace=traceback.format_exc(),
-            )
-
-    wrapper.__name__ = method.__name__
-    return wrapper
-
-
-class PhoneCall(pj.Call):  # type: ignore[misc]
-    """One call; forwards pjsua2 callbacks to the agent as events."""
-
-    def __init__(self, agent: Agent, account: pj.Account, call_id: int = pj.PJSUA_INVALID_ID) -> None:
-        super().__init__(account, call_id)
-        self.agent = agent
-        self.handle = agent.next_handle()
-        self.state = "NULL"
-        self.connected_slot: int | None = None
-        self.recorder: pj.AudioMediaRecorder | None = None
-        self.record_path: str | None = None
-
-    @guarded
-    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802 - pjsua2 name
-        info = self.getInfo()
-        self.state = CALL_STATES.get(info.state, str(info.state))
-        self.agent.out.event(
-            "call_state",
-            call=self.handle,
-            state=self.state,
-            code=int(info.lastStatusCode),
-            reason=info.lastReason,
-            remote_uri=info.remoteUri,
-            local_uri=info.localUri,
-            call_id=info.callIdString,
-            role="caller" if info.role == 0 else "callee",
-        )
-        if self.state == "DISCONNECTED":
-            self.agent.call_ended(self)
-
-    @guarded
-    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
-        info = self.getInfo()
-        for media in info.media:
-            if media.type != pj.PJMEDIA_TYPE_AUDIO:
-                continue
-            status = MEDIA_STATUS.get(media.status, str(media.status))
-            codec = ""
-            with contextlib.suppress(Exception):
-                stream = self.getStreamInfo(media.index)
-                codec = f"{stream.codecName}/{stream.codecClockRate}"
-            self.agent.out.event(
-                "media_state",
-                call=self.handle,
-                index=int(media.index),
-                status=status,
-                dir=MEDIA_DIR.get(media.dir, str(media.dir)),
-                codec=codec,
-                slot=int(media.audioConfSlot),
-            )
-            if media.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
-                self.agent.connect_media(self, int(media.audioConfSlot))
-            break
-
-    @guarded
-    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # noqa: N802
-        self.agent.out.event(
-            "dtmf",
-            call=self.handle,
-            digit=prm.digit,
-            method=DTMF_METHODS.get(prm.method, str(prm.method)),
-            duration=None if prm.duration >= 0xFFFFFFFF else int(prm.duration),
-        )
-
-    @guarded
-    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:  # noqa: N802
-        target = self.agent.account_for_calls()
-        new_call = PhoneCall(self.agent, target)
-        self.agent.adopt(new_call)
-        prm.newCall = new_call
-        self.agent.out.event(
-            "transfer_request",
-            call=self.handle,
-            target=prm.dstUri,
-            new_call=new_call.handle,
-            code=int(prm.statusCode),
-        )
-
-    @guarded
-    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:  # noqa: N802
-        self.agent.out.event(
-            "transfer_status",
-            call=self.handle,
-            code=int(prm.statusCode),
-            reason=prm.reason,
-            final=bool(prm.finalNotify),
-        )
-
-    @guarded
-    def onCallReplaced(self, prm: pj.OnCallReplacedParam) -> None:  # noqa: N802
-        new_call = PhoneCall(self.agent, self.agent.account_for_calls(), prm.newCallId)
-        self.agent.adopt(new_call)
-        prm.newCall = new_call
-        self.agent.out.event("call_replaced", call=self.handle, new_call=new_call.handle)
-
-
-class PhoneAccount(pj.Account):  # type: ignore[misc]
-    """An account (the local one, or the registered one); reports registration and incoming calls."""
-
-    def __init__(self, agent: Agent, label: str) -> None:
-        super().__init__()
-        self.agent = agent
-        self.label = label
-
-    @guarded
-    def onRegState(self, prm: pj.OnRegStateParam) -> None:  # noqa: N802
-        info = self.getInfo()
-        self.agent.out.event(
-            "reg_state",
-            account=self.label,
-            code=int(prm.code),
-            reason=prm.reason,
-            expires=int(prm.expiration),
-            active=bool(info.regIsActive),
-        )
-
-    @guarded
-    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
-        call = PhoneCall(self.agent, self, prm.callId)
-        self.agent.adopt(call)
-        info = call.getInfo()
-        message = ""
-        with contextlib.suppress(Exception):
-            message = prm.rdata.wholeMsg
-        self.agent.out.event(
-            "incoming_call",
-            call=call.handle,
-            account=self.label,
-            remote_uri=info.remoteUri,
-            local_uri=info.localUri,
-            call_id=info.callIdString,
-            message=message,
-        )
-        self.agent.on_incoming(call)
 
 
 def write_sine_wav(
@@ -775,6 +591,8 @@ class Agent:
             "local_uri": info.localUri,
             "remote_contact": info.remoteContact,
             "call_id": info.callIdString,
+            "local_tag": call.local_tag,
+            "remote_tag": call.remote_tag,
             "duration": info.connectDuration.sec + info.connectDuration.msec / 1000.0,
             "recording": call.record_path,
         }

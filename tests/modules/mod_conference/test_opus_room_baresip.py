@@ -10,8 +10,8 @@ nearly all of a listener's, none of a talker's (who hears the room minus
 itself through its own encoder).
 
 Ports (this directory's real-peer range): the switch's SIP 16400 (internal) /
-16401 (external), event socket 16402, Verto 16403, its RTP 44250-44499; the
-phones' SIP 16410-16449, control 16450-16499, RTP 44000-44249.
+16401 (external), event socket 16402, Verto 16403, its RTP 44120-44249; the
+phones' SIP 16410-16449, control 16450-16499, RTP 44000-44119.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from tests.peers.ports import PortAllocator
 pytestmark = pytest.mark.slow
 
 SIP_PORT, EXTERNAL_SIP_PORT, ESL_PORT, VERTO_PORT = 16400, 16401, 16402, 16403
-SWITCH_RTP = (44250, 44499)
+SWITCH_RTP = (44120, 44249)
 SIP = f"sip:127.0.0.1:{SIP_PORT}"
 ROOM = "3300"
 TALKERS = {"1000": 500.0, "1001": 1200.0}
@@ -44,7 +44,7 @@ SECONDS = 6.0
 SKIP = 2.0  # the enter tones and the first talk detection
 
 
-PHONE_RTP = (44000, 44249)
+PHONE_RTP = (44000, 44119)
 PORTS = PortAllocator(sip=(16410, 16449), rtp=PHONE_RTP, ctrl=(16450, 16499))
 _rtp_cursor = [PHONE_RTP[0]]
 

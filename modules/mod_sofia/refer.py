@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mod_sofia.calls")
 
+TRUE = ("true", "yes", "on", "1", "enabled")
 REMOTE_TIMEOUT = 30.0  # how long the Refer-To target of a remote attended transfer may ring
 REASONS = {
     404: "Not Found",
@@ -52,6 +53,10 @@ REASONS = {
 async def on_refer(call: SipCall, incoming: Incoming) -> None:
     """REFER (RFC 3515): blind transfer, or attended when the Refer-To carries Replaces (RFC 5589 7)."""
     req = incoming.request
+    if call.handler.param("disable-transfer", "false").lower() in TRUE:
+        # The profile's `disable-transfer`: FreeSWITCH refuses every REFER with 403.
+        await incoming.respond(403, "Forbidden")
+        return
     refer_to = req.get("Refer-To") or req.get("r") or ""
     try:
         target = refer_target(refer_to)

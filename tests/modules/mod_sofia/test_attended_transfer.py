@@ -301,3 +301,18 @@ async def test_refer_with_replaces_when_a_call_is_not_bridged_fails_in_the_notif
     assert not leg_of(switch, echo.invite.call_id).hungup
     assert leg_of(switch, ac.invite.call_id).partner is not None
     assert not echo.ended.is_set() and not ac.ended.is_set() and not c_leg.ended.is_set()
+
+
+async def test_a_profile_with_disable_transfer_refuses_refer_with_403(tmp_path: Path) -> None:
+    async with boot_switch(tmp_path, external_params={"disable-transfer": "true"}) as (switch, port):
+        a = await RawPhone(port, 600).open()
+        b = await RawPhone(port, 1000).open()
+        try:
+            ab, b_leg = await connect(a, b)
+            refused = await a.request(ab, "REFER", headers=[("Refer-To", "<sip:1002@127.0.0.1>")])
+            assert refused.status == 403
+            assert not leg_of(switch, ab.invite.call_id).hungup and not b_leg.ended.is_set()
+        finally:
+            await switch.stop()
+            a.close()
+            b.close()

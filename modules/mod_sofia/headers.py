@@ -342,6 +342,17 @@ class CSeq:
 
     @staticmethod
     def parse(text: str) -> CSeq:
+        found = _CSEQS.get(text)  # "1 REGISTER", "2 REGISTER": the same few texts again and again
+        if found is not None:
+            return found
+        parsed = CSeq._parse(text)
+        if len(_CSEQS) >= 2048:  # bounded: texts come from the network
+            _CSEQS.clear()
+        _CSEQS[text] = parsed
+        return parsed
+
+    @staticmethod
+    def _parse(text: str) -> CSeq:
         parts = text.split()
         if len(parts) != 2 or not parts[0].isdigit() or not parts[0].isascii() or not is_token(parts[1]):
             raise ParseError(f"invalid CSeq {text!r}")
@@ -353,6 +364,9 @@ class CSeq:
 
     def __str__(self) -> str:
         return f"{self.number} {self.method}"
+
+
+_CSEQS: dict[str, CSeq] = {}
 
 
 def parse_uint(text: str, what: str, limit: int | None = None) -> int:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from .framing import FramingError, StreamFramer
 from .headers import (
     AuthHeader,
     CSeq,
@@ -409,29 +410,60 @@ def _name_key(written: str) -> tuple[str, str] | None:
 
 def parse_header_lines(lines: list[str], errors: list[str] | None = None) -> list[Header]:
     """Parse header lines (with LWS folding).  Strict unless `errors` collects the problems."""
+    return parse_headers(lines, errors)[0]
+
+
+# Header lines seen before, by their exact text: a phone repeats most lines from one
+# request to the next (To, Contact, Expires, User-Agent, ...), and a line's Header is
+# a function of its text alone.  Bounded, since lines come from the network.
+_LINES: dict[str, Header] = {}
+_LINES_LIMIT = 4096
+_LINE_MAX = 300
+
+
+def parse_headers(
+    lines: list[str], errors: list[str] | None = None
+) -> tuple[list[Header], dict[str, list[Header]] | None]:
+    """`parse_header_lines` plus the lookup index (`Message._index`) built on the way;
+    the index is None when a line was folded (it would hold the unfolded header)."""
     headers: list[Header] = []
+    index: dict[str, list[Header]] | None = {}
+    memo = _LINES
     folding = False  # may the next continuation line join the last header?
     for line in lines:
-        if line.startswith(_WS):
-            if not folding:
-                _fail("continuation line before any header", errors)
+        header = memo.get(line)
+        if header is None:
+            if line.startswith(_WS):
+                if not folding:
+                    _fail("continuation line before any header", errors)
+                    continue
+                # RFC 3261 7.3.1: a folded line is one header; its LWS reads as one SP.
+                last = headers[-1]
+                more = line.strip(" \t")
+                value = f"{last.value} {more}" if last.value else more
+                headers[-1] = new_header((last.key, last.name, value, f"{last.raw}\r\n{line}"))
+                index = None
                 continue
-            # RFC 3261 7.3.1: a folded line is one header; its LWS reads as one SP.
-            last = headers[-1]
-            more = line.strip(" \t")
-            value = f"{last.value} {more}" if last.value else more
-            headers[-1] = new_header((last.key, last.name, value, f"{last.raw}\r\n{line}"))
-            continue
-        colon = line.find(":")
-        # The memo first, inline: a call per line costs more than the look-up it makes.
-        named = (_VALID_NAMES.get(line[:colon]) or _name_key(line[:colon])) if colon > 0 else None
-        if named is None:
-            _fail(f"malformed header line {line[:40]!r}", errors)
-            folding = False
-            continue
-        headers.append(new_header((named[0], named[1], line[colon + 1 :].strip(" \t"), line)))
+            colon = line.find(":")
+            named = (_VALID_NAMES.get(line[:colon]) or _name_key(line[:colon])) if colon > 0 else None
+            if named is None:
+                _fail(f"malformed header line {line[:40]!r}", errors)
+                folding = False
+                continue
+            header = new_header((named[0], named[1], line[colon + 1 :].strip(" \t"), line))
+            if len(line) <= _LINE_MAX:
+                if len(memo) >= _LINES_LIMIT:
+                    memo.clear()
+                memo[line] = header
+        headers.append(header)
         folding = True
-    return headers
+        if index is not None:
+            found = index.get(header.key)
+            if found is None:
+                index[header.key] = [header]
+            else:
+                found.append(header)
+    return headers, index
 
 
 def _fail(reason: str, errors: list[str] | None) -> None:
@@ -440,8 +472,23 @@ def _fail(reason: str, errors: list[str] | None) -> None:
     errors.append(reason)
 
 
+_START_LINES: dict[str, tuple[str, str, str]] = {}
+
+
 def parse_start_line(line: str) -> tuple[str, str, str] | tuple[int, str, str]:
     """(method, uri, version) for a request, (status, reason, version) for a response."""
+    found = _START_LINES.get(line)  # a phone sends the same Request-Line again and again
+    if found is not None:
+        return found
+    parsed = _parse_start_line(line)
+    if isinstance(parsed[0], str) and len(line) <= _LINE_MAX:
+        if len(_START_LINES) >= 1024:
+            _START_LINES.clear()
+        _START_LINES[line] = parsed
+    return parsed
+
+
+def _parse_start_line(line: str) -> tuple[str, str, str] | tuple[int, str, str]:
     if line.startswith("SIP/"):
         parts = line.split(" ", 2)
         if len(parts) < 2 or _VERSION_RE.fullmatch(parts[0]) is None:
@@ -481,20 +528,34 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
     head = head_bytes.decode("utf-8", "surrogateescape")
     lines = split_lines(head)
     start = parse_start_line(lines[0])
-    headers = tuple(parse_header_lines(lines[1:]))
-    body = frame_body(headers, rest, datagram)
+    parsed, index = parse_headers(lines[1:])
+    headers = tuple(parsed)
+    if index is None:
+        body = frame_body(headers, rest, datagram)
+    else:
+        body = frame_lengths(index.get("content-length"), rest, datagram)
+    msg: Request | Response
     if isinstance(start[0], int):
-        return Response(status=start[0], reason=start[1], version=start[2], headers=headers, body=body)
-    return Request(method=start[0], uri=start[1], version=start[2], headers=headers, body=body)
+        msg = Response(status=start[0], reason=start[1], version=start[2], headers=headers, body=body)
+    else:
+        msg = Request(method=start[0], uri=start[1], version=start[2], headers=headers, body=body)
+    if index is not None:
+        msg._cache["#index"] = index
+    return msg
 
 
 def frame_body(headers: Iterable[Header], rest: bytes, datagram: bool = True) -> bytes:
-    lengths = [h.value for h in headers if h.key == "content-length"]
+    return frame_lengths([h for h in headers if h.key == "content-length"], rest, datagram)
+
+
+def frame_lengths(lengths: list[Header] | None, rest: bytes, datagram: bool = True) -> bytes:
+    """The body after the head: `rest` cut to the one Content-Length among `lengths`
+    (RFC 3261 18.3); without one, all of `rest` on a datagram, nothing on a stream."""
     if not lengths:
         return rest if datagram else b""
     if len(lengths) > 1:
         raise ParseError("multiple Content-Length headers")
-    length = parse_uint(lengths[0], "Content-Length")
+    length = parse_uint(lengths[0].value, "Content-Length")
     if length > len(rest):
         raise ParseError("Content-Length larger than message")
     return rest[:length]
@@ -624,91 +685,6 @@ def make_request(
     lines += [Header.make(name, value) for name, value in headers]
     _add_body_headers(lines, body, content_type)
     return Request(method=method, uri=str(uri), headers=tuple(lines), body=body)
-
-
-# --- stream framing (RFC 3261 18.3) ------------------------------------------------------------
-
-
-class FramingError(ParseError):
-    """The byte stream cannot be framed any more; the connection should be closed."""
-
-
-class StreamFramer:
-    """Cut a TCP/TLS byte stream into messages by Content-Length.
-
-    `feed(data)` returns the complete messages (bytes) seen so far.  CRLF keep-alives
-    between messages (RFC 5626 3.5.1) are skipped and counted in `pings`.  A message
-    whose head or total size passes `max_size` raises FramingError (513), as does a
-    bad Content-Length (400); after an error the stream is unusable.
-    """
-
-    def __init__(self, max_size: int = 65536) -> None:
-        self.max_size = max_size
-        self.pings = 0
-        self._buffer = bytearray()
-        self._need: int | None = None  # total size of the message being read, once known
-        self._broken: FramingError | None = None
-
-    def feed(self, data: bytes) -> list[bytes]:
-        if self._broken is not None:
-            raise self._broken
-        self._buffer += data
-        out: list[bytes] = []
-        try:
-            while True:
-                frame = self._next()
-                if frame is None:
-                    return out
-                out.append(frame)
-        except FramingError as exc:
-            self._broken = exc
-            raise
-
-    def _next(self) -> bytes | None:
-        buf = self._buffer
-        if self._need is None:
-            skipped = 0
-            while buf[skipped : skipped + 2] == b"\r\n":
-                skipped += 2
-            if skipped:
-                self.pings += skipped // 4
-                del buf[:skipped]
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > self.max_size:
-                    raise FramingError("message head too large", 513)
-                return None
-            head = bytes(buf[:end]).decode("utf-8", "surrogateescape")
-            length = _stream_content_length(head)
-            self._need = end + 4 + length
-            if self._need > self.max_size:
-                raise FramingError("message too large", 513)
-        if len(buf) < self._need:
-            return None
-        frame = bytes(buf[: self._need])
-        del buf[: self._need]
-        self._need = None
-        return frame
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buffer)
-
-
-def _stream_content_length(head: str) -> int:
-    found: list[str] = []
-    for line in head.split("\r\n")[1:]:
-        colon = line.find(":")
-        if colon > 0 and header_key(line[:colon].rstrip(" \t")) == "content-length":
-            found.append(line[colon + 1 :].strip())
-    if not found:
-        return 0  # RFC 3261 18.3 requires it on streams; absent, assume no body.
-    if len(set(found)) > 1:
-        raise FramingError("conflicting Content-Length headers")
-    value = found[0]
-    if not value.isdigit() or not value.isascii():
-        raise FramingError(f"invalid Content-Length {value[:20]!r}")
-    return int(value)
 
 
 __all__ = [

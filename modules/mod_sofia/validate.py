@@ -23,18 +23,20 @@ import enum
 import re
 from dataclasses import dataclass, field
 
-from .headers import SINGLE_HEADERS, canonical_name, split_list
+from .headers import SINGLE_HEADERS, CSeq, canonical_name, parse_uint, split_list
 from .message import (
     Request,
     Response,
     frame_body,
+    frame_lengths,
     make_response,
     parse_header_lines,
+    parse_headers,
     parse_start_line,
     split_head,
     split_lines,
 )
-from .uri import ParseError
+from .uri import NameAddr, ParseError
 
 DEFAULT_METHODS = frozenset(
     ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "UPDATE", "PRACK")
@@ -127,7 +129,8 @@ def check(data: bytes, policy: Policy = DEFAULT_POLICY) -> Verdict:
     first = lines[0]
     if first.startswith("SIP/"):
         return _check_response(first, lines, rest, problems)
-    headers = parse_header_lines(lines[1:], problems)
+    parsed, index = parse_headers(lines[1:], problems)
+    headers = tuple(parsed)
     request_line_error = ""
     try:
         start = parse_start_line(first)
@@ -139,10 +142,16 @@ def check(data: bytes, policy: Policy = DEFAULT_POLICY) -> Verdict:
     # One Request for every check that follows, so what one check parses the
     # next ones (and the stack, after acceptance) find in its cache.
     try:
-        body, body_error = frame_body(headers, rest), ""
+        if index is None:
+            body = frame_body(headers, rest)
+        else:
+            body = frame_lengths(index.get("content-length"), rest)
+        body_error = ""
     except ParseError as exc:
         body, body_error = b"", exc.reason
-    request = Request(method=method, uri=uri, version=version, headers=tuple(headers), body=body)
+    request = Request(method=method, uri=uri, version=version, headers=headers, body=body)
+    if index is not None:
+        request._cache["#index"] = index  # built while parsing
     if not _answerable(request):
         return Verdict(Action.DROP, detail="cannot be answered")
     try:
@@ -192,30 +201,43 @@ def _check_request(request: Request, policy: Policy) -> None:
             found = index.get(key)
             if found is not None and len(found) > 1:
                 raise _Reject(400, f"Multiple {canonical_name(key)}")
-    # Each field is parsed once here and cached on the request for the stack;
+    # Each field is parsed once here and cached on the request for the stack, under
+    # the keys of `Message`'s accessors (what they would compute, without the calls);
     # `what` names the field being parsed when one fails.
+    cache = request._cache
     what = "Via"
     try:
-        vias = request.vias
+        via_lines = index["via"]
+        value = via_lines[0].value
+        if len(via_lines) == 1 and "," not in value:
+            vias = cache["via"] = [request.top_via]  # the only value: `_answerable` parsed it
+        else:
+            vias = request.vias
         what = "From"
-        request.from_addr  # noqa: B018
+        cache["from"] = NameAddr.parse(index["from"][0].value)
         what = "To"
-        request.to_addr  # noqa: B018
+        to_addr = cache["to"] = NameAddr.parse(index["to"][0].value)
         what = "CSeq"
-        cseq = request.cseq
-        call_id = request.call_id
+        cseq = cache["cseq"] = CSeq.parse(index["cseq"][0].value)
+        call_id = cache["callid"] = index["call-id"][0].value
         if not call_id or " " in call_id or "\t" in call_id:
             raise _Reject(400, "Malformed Call-ID")
         what = "Max-Forwards"
-        max_forwards = request.max_forwards
+        found = index.get("max-forwards")
+        max_forwards = None if found is None else parse_uint(found[0].value, "Max-Forwards")
         if max_forwards is None and vias[0].has_cookie:
             raise _Reject(400, "Missing Max-Forwards")
         if "expires" in index:
             what = "Expires"
             request.expires  # noqa: B018
-        if "contact" in index:
+        found = index.get("contact")
+        if found is not None:
             what = "Contact"
-            request.contacts  # noqa: B018
+            value = found[0].value.strip()
+            if len(found) == 1 and value and value != "*" and "," not in value:
+                cache["contact"] = [NameAddr.parse(value)]
+            else:
+                request.contacts  # noqa: B018
         if "route" in index:
             what = "Route"
             request.routes  # noqa: B018
@@ -243,7 +265,7 @@ def _check_request(request: Request, policy: Policy) -> None:
     # RFC 3261 8.2.2.1: To and Request-URI.
     if ruri.scheme not in policy.uri_schemes:
         raise _Reject(416, "Unsupported URI Scheme")
-    if request.method == "REGISTER" and not request.to_addr.uri.is_sip:
+    if request.method == "REGISTER" and not to_addr.uri.is_sip:
         # RFC 3261 10.3: an address-of-record is a SIP or SIPS URI.
         raise _Reject(400, "Invalid Address-of-Record")
     # RFC 3261 8.2.2.3: Require.

@@ -148,6 +148,26 @@ def test_folded_header_value_is_unfolded_for_access_but_kept_raw() -> None:
     assert bytes(msg) == data
 
 
+def test_a_line_seen_before_parses_the_same_and_a_folded_one_is_not_taken_from_memory() -> None:
+    # "Subject: first" is remembered from the first message; in the second it is folded
+    # onto the next line, so the remembered header must not stand for it.
+    first = parse_message(b"OPTIONS sip:x@y SIP/2.0\r\nSubject: first\r\nl: 0\r\n\r\n")
+    folded = parse_message(b"OPTIONS sip:x@y SIP/2.0\r\nSubject: first\r\n second\r\nl: 0\r\n\r\n")
+    again = parse_message(b"OPTIONS sip:x@y SIP/2.0\r\nSubject: first\r\nl: 0\r\n\r\n")
+    assert first.get("subject") == again.get("subject") == "first"
+    assert folded.get("subject") == "first second" and folded.headers_named("subject")[0].value == "first second"
+    assert again.headers == first.headers
+
+
+def test_the_index_built_while_parsing_is_the_one_built_from_the_lines() -> None:
+    data = load(SIP_VECTORS[0].name)
+    msg = parse_message(data)
+    rebuilt: dict[str, list[object]] = {}
+    for header in msg.headers:
+        rebuilt.setdefault(header.key, []).append(header)
+    assert msg._cache["#index"] == rebuilt
+
+
 def test_body_framed_by_content_length_ignores_trailing_octets() -> None:
     data = b"MESSAGE sip:x@y SIP/2.0\r\nContent-Length: 5\r\n\r\nhello, trailing junk"
     assert parse_message(data).body == b"hello"

@@ -290,20 +290,20 @@ class Room:
     def tick(self) -> None:
         """One interval of the room (see the module docstring)."""
         self.ticks += 1
-        members = self.members
+        members, slots = self.members, self._slots
         frames = [m.take_input() for m in members]
         self._manage_music()
         background = self.player.read() if self.player.busy else None
         mix_members = (self.count > 1 or bool(self.recorders)) and not self.waiting_for_moderator
         result = self.board.tick(
-            self._slots,
+            slots,
             frames,
             background=background,
             mix_members=mix_members,
             audio_always="audio-always" in self.flags,
         )
         self.last_result = result
-        shared = self.shared.assign(result, [m.write_codec() for m in members])
+        shared = self.shared.assign(result, [m.write_codec() for m in members], slots)
         rate = self.rate
         for member, share, frame, score in zip(
             members, result.outputs, shared, result.scores.tolist(), strict=True

@@ -26,10 +26,15 @@ made it (RFC 6716 3.1: each packet's TOC byte says its mode, bandwidth and frame
 size); its predictors, primed by the other encoder's packets, settle within a
 frame or two, so the far end hears at most a short glitch at the switch, as
 with Asterisk's helpers (tests decode a stream that switched both ways and find
-the tone on both sides); G.711 has no state at all.  Every tick still writes
-exactly one 20 ms frame to every member, whichever encoder made it.  A shared
-encoder that fails is dropped and its codec taken off the shared path (its
-members go back to their own encoders): one bad encoder must not silence a room.  A shared encoder does not follow one leg's
+the tone on both sides); G.711 has no state at all.  The shared stream's own
+delay (resampler, codec look-ahead) still holds the end of the last tick's mix,
+so a member mixed last tick (told by its mix-board slot: rows move when someone
+leaves) takes its own path one more tick before joining it, and a stream
+unused last tick starts clean: nobody hears the tail of a mix with itself in
+it.  Every tick still writes exactly one 20 ms frame to every member, whichever
+encoder made it.  A shared encoder that fails is dropped and its codec taken
+off the shared path (its members go back to their own encoders): one bad
+encoder must not silence a room.  A shared encoder does not follow one leg's
 RTCP loss reports (mod_opus's bitrate adaptation): it keeps the bitrate and FEC
 the negotiated fmtp gave it, which every member of its group asked for alike.
 
@@ -46,6 +51,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
+import numpy.typing as npt
 
 from switchcore.media.codec import CodecSpec, Encoder
 from switchcore.media.frame import Encoded, Frame, Samples
@@ -98,7 +104,6 @@ def _intern(codec: WriteCodec) -> WriteCodec:
     if len(_INTERNED) >= _INTERN_LIMIT:
         _INTERNED.clear()
     return _INTERNED.setdefault(codec, codec)
-
 
 
 def write_codec_of(driver: object) -> WriteCodec | None:
@@ -168,18 +173,28 @@ class SharedEncoding:
         self._unknown: set[WriteCodec] = set()
         self._silence: Samples = np.zeros(room_samples, dtype=np.int16)
         self._silence.setflags(write=False)
-        self._was_listener: list[bool] = []  # by row, the previous tick's `listeners`
+        # The previous tick's `listeners`, by row, or by slot when the room passes its members' slots:
+        # rows move when a member leaves, so a row's last state may be another member's.
+        self._was_listener: list[bool] = []
+        self._was_by_slot: dict[int, bool] = {}
 
     @property
     def encoders(self) -> int:
         """How many shared encoders the room holds now."""
         return len(self._shared)
 
-    def assign(self, result: TickResult, codecs: Sequence[WriteCodec | None]) -> list[Frame | None]:
+    def assign(
+        self,
+        result: TickResult,
+        codecs: Sequence[WriteCodec | None],
+        slots: npt.NDArray[np.intp] | None = None,
+    ) -> list[Frame | None]:
         """One tick: a shared frame for each member row that can take one, None for the others.
 
         `codecs[i]` is the write codec of row i, or None when that member must
         keep its own path whatever it hears (a file of its own, no codec known).
+        `slots[i]` (the mix board's slot of row i) says who row i is from one
+        tick to the next; without it a row is taken to be the same member.
         """
         out: list[Frame | None] = [None] * len(codecs)
         if not codecs:
@@ -188,7 +203,10 @@ class SharedEncoding:
         mix: dict[WriteCodec, Frame | None] = {}
         quiet: dict[WriteCodec, Frame | None] = {}
         common, listeners, deaf = result.common, result.listeners.tolist(), result.deaf.tolist()
-        was, self._was_listener = self._was_listener, listeners
+        if slots is None:
+            was, self._was_listener = self._was_listener, listeners
+        else:
+            was = self._was_by_slot_then(slots, listeners)
         shared = 0
         for i, codec in enumerate(codecs):
             if codec is None:
@@ -214,6 +232,19 @@ class SharedEncoding:
         if self._shared:
             self._sweep({(c, Stream.MIX) for c in mix} | {(c, Stream.SILENCE) for c in quiet})
         return out
+
+    def _was_by_slot_then(self, slots: npt.NDArray[np.intp], listeners: list[bool]) -> list[bool]:
+        """Each row's member's `listeners` of the previous tick (by slot), then remember this tick's.
+
+        A slot not in the previous tick is a member that just joined: it was in no earlier
+        mix, so it counts as a listener then.  (A slot that changed hands between two ticks
+        passes its last owner's state on: at worst the newcomer waits a tick it need not.)
+        """
+        keys = slots.tolist()
+        previous = self._was_by_slot
+        was = [previous.get(slot, True) for slot in keys]
+        self._was_by_slot = dict(zip(keys, listeners, strict=True))
+        return was
 
     def _encode(self, key: tuple[WriteCodec, Stream], samples: Samples) -> Frame | None:
         shared = self._shared.get(key)

@@ -247,6 +247,40 @@ def test_a_failing_shared_encoder_sends_its_members_back_to_their_own() -> None:
     assert shared.encoders == 0 and shared.stats.encodes == 0
 
 
+def test_a_member_whose_row_moved_up_when_another_left_still_waits_a_tick_after_being_mixed() -> None:
+    """Rows move when a member leaves; whether a member was mixed last tick is kept by its slot.
+
+    C talks (mixed) while B listens on the shared PCMU stream; B leaves and C, now in B's row,
+    stops being mixed.  The shared stream's 48 -> 8 kHz resampler still holds the end of the
+    last mix, C's tone in it: C must take one more tick on its own path, as if B never left.
+    """
+    reg = registry()
+    pcmu = WriteCodec("PCMU", 8000, 1, ())
+    shared = SharedEncoding(RATE, SAMPLES, reg.find_codec)
+    board, slots = board_with(3)
+    a_tone, c_tone = tone_frames(440.0, 12), tone_frames(1000.0, 12)
+    silence = np.zeros(SAMPLES, np.int16)
+    for tick in range(6):  # A and C talk, B listens (and takes the shared stream)
+        result = board.tick(slots, [a_tone[tick], silence, c_tone[tick]])
+        frames = shared.assign(result, [pcmu] * 3, slots)
+        assert frames[0] is None and frames[2] is None and (tick == 0 or frames[1] is not None)
+    left = slots[[0, 2]]  # B leaves: C is row 1 now
+    result = board.tick(left, [a_tone[6], None])  # C's frame did not come: not mixed
+    assert result.listeners.tolist() == [False, True]
+    frames = shared.assign(result, [pcmu] * 2, left)
+    assert frames[1] is None  # mixed last tick: its own path for one more
+    result = board.tick(left, [a_tone[7], None])
+    frames = shared.assign(result, [pcmu] * 2, left)
+    assert frames[1] is not None  # now the shared stream holds no mix with C in it
+    # Keyed by row (no slots), row 1's last state was B's: C would have taken the stream at once.
+    by_row = SharedEncoding(RATE, SAMPLES, reg.find_codec)
+    board, slots = board_with(3)
+    for tick in range(6):
+        by_row.assign(board.tick(slots, [a_tone[tick], silence, c_tone[tick]]), [pcmu] * 3)
+    result = board.tick(slots[[0, 2]], [a_tone[6], None])
+    assert by_row.assign(result, [pcmu] * 2)[1] is not None
+
+
 def test_an_encoder_nobody_uses_is_let_go() -> None:
     shared = SharedEncoding(RATE, SAMPLES, registry().find_codec)
     board, slots = board_with(3)

@@ -32,6 +32,7 @@ import logging
 import re
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -215,6 +216,7 @@ class Authenticator:
         # replayed nc values are tracked here per (nonce, user, cnonce), not per nonce.
         self.server = DigestServer(secret, nonce_ttl=nonce_ttl, algorithms=algorithms, track_nc=False)
         self._nc_seen: dict[tuple[str, str, str], tuple[int, float]] = {}
+        self._nc_order: deque[tuple[float, tuple[str, str, str]]] = deque()  # first seen, oldest first
         self._order = sorted(self.server.algorithms, key=lambda a: -a.strength)
         self.max_tracked = 100_000
         self.throttle = throttle or AuthThrottle()
@@ -370,13 +372,25 @@ class Authenticator:
         except ValueError:
             return AuthResult.BAD_RESPONSE
         key = (credentials.nonce, credentials.username.lower(), credentials.cnonce or "")
-        seen = self._nc_seen.get(key)
+        table = self._nc_seen
+        seen = table.get(key)
         if seen is not None and nc <= seen[0]:
             return AuthResult.REPLAY
-        if len(self._nc_seen) >= self.max_tracked:
-            ttl = self.server.nonce_ttl * 2
-            self._nc_seen = {k: v for k, v in self._nc_seen.items() if now - v[1] <= ttl}
-        self._nc_seen[key] = (nc, now if seen is None else seen[1])
+        # A counter first seen more than twice the nonce lifetime ago belongs to a nonce that
+        # is stale by now (answered STALE before its nc is looked at): forget those, oldest
+        # first, a few at a time.  (`max_tracked` only says when that used to be done.)
+        order = self._nc_order
+        ttl = self.server.nonce_ttl * 2
+        while order and now - order[0][0] > ttl:
+            first_seen, old = order.popleft()
+            found = table.get(old)
+            if found is not None and found[1] == first_seen:
+                del table[old]
+        if seen is None:
+            table[key] = (nc, now)
+            order.append((now, key))
+        else:
+            table[key] = (nc, seen[1])
         return AuthResult.OK
 
     def _fail(self, request: Request, source: Source, realm: str, username: str) -> tuple[AuthOutcome, float]:
@@ -462,13 +476,35 @@ def _credentials_for(request: Request, header: str, realm: str) -> Credentials |
     """The Digest credentials of `request` for `realm`, if any can be read."""
     for value in request.get_all(header):
         try:
-            parsed = _auth_header(value)
-            if parsed.scheme.lower() != "digest" or parsed.get("realm") != realm:
+            params = _digest_params(value)
+            if params is None:  # not the common form: the full parser decides
+                parsed = _auth_header(value)
+                if parsed.scheme.lower() != "digest":
+                    continue
+                params = parsed.as_dict()
+            if params.get("realm") != realm:
                 continue
-            return Credentials.from_header(parsed)
+            return Credentials.from_params(params)
         except (ParseError, UnsupportedAlgorithm):
             continue
     return None
+
+
+def _digest_params(value: str) -> dict[str, str] | None:
+    """The auth-params of a `Digest` header in the common form (what `_auth_header`
+    then `AuthHeader.as_dict` give, without building the header); None otherwise."""
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() != "digest":
+        return None
+    rest = rest.strip()
+    if not rest or _AUTH_PARAMS.fullmatch(rest) is None:
+        return None
+    params: dict[str, str] = {}
+    for name, raw in _AUTH_PARAM.findall(rest):
+        name = name.lower()
+        if name not in params:  # the first of a repeated name wins, as in `AuthHeader.get`
+            params[name] = _unquote(raw) if raw.startswith('"') else raw
+    return params
 
 
 def _aor(request: Request) -> tuple[str, str]:

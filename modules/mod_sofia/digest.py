@@ -129,7 +129,11 @@ class Credentials:
     def from_header(header: AuthHeader) -> Credentials:
         if header.scheme.lower() != "digest":
             raise ParseError(f"not Digest credentials: {header.scheme}")
-        params = header.as_dict()
+        return Credentials.from_params(header.as_dict())
+
+    @staticmethod
+    def from_params(params: dict[str, str]) -> Credentials:
+        """From the auth-params of a Digest header, by lower-case name (the first of a repeat)."""
         required = {name: params.get(name) for name in ("username", "realm", "nonce", "uri", "response")}
         missing = [name for name, value in required.items() if value is None]
         if missing:
@@ -172,6 +176,22 @@ def a1_hash(username: str, realm: str, password: str, algorithm: Algorithm = Alg
     return algorithm.hash(f"{username}:{realm}:{password}")
 
 
+# H(A1) and H(A2) of the last few users and Request-URIs: a phone answers every challenge
+# with the same user, realm and password, and the same REGISTER Request-URI.  Bounded.
+_HASHES: dict[tuple[Algorithm, str], str] = {}
+
+
+def _remembered_hash(algorithm: Algorithm, text: str) -> str:
+    key = (algorithm, text)
+    found = _HASHES.get(key)
+    if found is None:
+        found = algorithm.hash(text)
+        if len(_HASHES) >= 4096:
+            _HASHES.clear()
+        _HASHES[key] = found
+    return found
+
+
 def compute_response(
     *,
     ha1: str,
@@ -192,7 +212,7 @@ def compute_response(
         body_hash = algorithm.hash(body)
         ha2 = h(f"{method}:{uri}:{body_hash}")
     else:
-        ha2 = h(f"{method}:{uri}")
+        ha2 = _remembered_hash(algorithm, f"{method}:{uri}")
     if qop is None:
         return h(f"{ha1}:{nonce}:{ha2}")
     return h(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
@@ -270,16 +290,24 @@ class DigestServer:
         # The nonces this server issued lately, with their times: the answer to a challenge
         # comes back within moments, and is then checked without decoding and hashing.
         self._issued: dict[tuple[str, str], float] = {}
+        self._last_nonce: tuple[int, str, str] = (-1, "", "")
 
     def make_nonce(self, realm: str, now: float) -> str:
         millis = int(now * 1000)
+        last = self._last_nonce
+        if last[0] == millis and last[1] == realm:
+            return last[2]  # the nonce is a function of the millisecond and the realm
         stamp = struct.pack(">Q", millis)
         mac = self._mac.digest(stamp + realm.encode("utf-8", "surrogateescape"))
         nonce = base64.urlsafe_b64encode(stamp + mac[:_MAC_BYTES]).decode().rstrip("=")
         issued = self._issued
         if len(issued) >= _ISSUED_LIMIT:
-            del issued[next(iter(issued))]  # the oldest: dicts keep insertion order
+            # Forget the older half at once: taking the oldest one at a time would walk
+            # the emptied slots at the front of the dict on every nonce issued.
+            keep = list(issued.items())[_ISSUED_LIMIT // 2 :]
+            self._issued = issued = dict(keep)
         issued[(nonce, realm)] = millis / 1000.0
+        self._last_nonce = (millis, realm, nonce)
         return nonce
 
     def nonce_time(self, nonce: str, realm: str) -> float | None:
@@ -329,7 +357,7 @@ class DigestServer:
         if issued is None or issued > now + 1.0:
             return AuthResult.BAD_NONCE
         if password is not None:
-            ha1 = a1_hash(credentials.username, realm, password, credentials.algorithm)
+            ha1 = _remembered_hash(credentials.algorithm, f"{credentials.username}:{realm}:{password}")
         elif stored_ha1 is not None:
             ha1 = stored_ha1.lower()
         else:

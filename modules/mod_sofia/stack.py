@@ -345,7 +345,7 @@ class SipStack:
         self._send_data(data, entry.addr, entry.transport, None)
         if response.status >= 200:
             del self._answering[txn]
-            self.answered.complete(key, data, self.now())
+            self.answered.complete(key, data, self._loop.time() if self._loop is not None else self.now())
 
     # ---- receiving ------------------------------------------------------------------------------
 
@@ -369,19 +369,20 @@ class SipStack:
         if not data.strip(b"\r\n \t"):
             return  # RFC 5626 4.4.1 keep-alive
         self.stats["received"] += 1
+        now = self.now()
         if self.answered:
-            self.answered.expire(self.now())
+            self.answered.expire(now)
         verdict = check(data, self.policy)
         if verdict.action is Action.ACCEPT:
             message = verdict.message
             assert message is not None
             if (
-                isinstance(message, Request)
+                type(message) is Request
                 and (message.method == "REGISTER" or (message.method == "OPTIONS" and message.to_tag is None))
-                and self._receive_light(message, source)
+                and self._receive_light(message, source, now)
             ):
                 return
-            effects = self.layer.receive(message, source.addr, self.now(), reliable=source.transport != "udp")
+            effects = self.layer.receive(message, source.addr, now, reliable=source.transport != "udp")
             self._run(effects, source, source.transport)
         elif verdict.action is Action.REJECT:
             self._reject(verdict, source)
@@ -395,9 +396,8 @@ class SipStack:
                 verdict.detail,
             )
 
-    def _receive_light(self, request: Request, source: Source) -> bool:
+    def _receive_light(self, request: Request, source: Source, now: float) -> bool:
         """A request the stack answers itself, outside the transaction machines; False to use them."""
-        now = self.now()
         try:
             key = server_key(request)
             request = stamp_via(request, source.addr)
@@ -419,7 +419,9 @@ class SipStack:
             if work is not None:
                 self._spawn(_awaited(work), incoming)
         else:
-            incoming.reply(200, "OK", (("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", self.user.handler.supported)))
+            incoming.reply(
+                200, "OK", (("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", self.user.handler.supported))
+            )
         return True
 
     def _reject(self, verdict: Verdict, source: Source) -> None:
@@ -658,7 +660,9 @@ class SipStack:
             if work is not None:
                 self._spawn(_awaited(work), incoming)
         elif method == "OPTIONS" and message.to_tag is None:
-            incoming.reply(200, "OK", (("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", self.user.handler.supported)))
+            incoming.reply(
+                200, "OK", (("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", self.user.handler.supported))
+            )
         elif method == "CANCEL":
             self._cancel(incoming, effect.cancels)
         else:

@@ -106,7 +106,9 @@ class UdpTransport(asyncio.DatagramProtocol):
             transport.max_size = self.max_size + 1
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.receiver(data, Source("udp", _peer(addr), self.local))
+        # An IPv4 peer is already (host, port); an IPv6 one has flow info and scope too.
+        peer = addr if len(addr) == 2 else _peer(addr)
+        self.receiver(data, Source("udp", peer, self.local))
 
     def error_received(self, exc: Exception) -> None:
         log.debug("udp %s:%d: %s", self.local[0], self.local[1], exc)

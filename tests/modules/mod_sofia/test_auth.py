@@ -234,6 +234,28 @@ async def test_replayed_credentials_are_refused_but_users_sharing_a_nonce_are_no
     assert (await auth.check(other, SOURCE, REALM)).ok
 
 
+async def test_nc_counters_are_kept_while_their_nonce_lives_and_forgotten_after() -> None:
+    clock = Clock()
+    auth = make_auth(clock, nonce_ttl=60)
+    challenge = await auth.check(request(), SOURCE, REALM)
+    first = request(auth=credentials(challenge, "REGISTER", "1000", "1234"))
+    assert (await auth.check(first, SOURCE, REALM)).ok
+    clock.now += 59  # the nonce still lives: its counter too, and a replay is caught
+    others = [await auth.check(request(), SOURCE, REALM) for _ in range(3)]
+    for other in others:
+        assert (
+            await auth.check(request(auth=credentials(other, "REGISTER", "1000", "1234")), SOURCE, REALM)
+        ).ok
+    assert (await auth.check(first, SOURCE, REALM)).status == 403
+    assert len(auth._nc_seen) == 4  # one counter per (nonce, user, cnonce)
+    clock.now += 121  # past twice the lifetime: every counter is of a stale nonce now
+    late = await auth.check(request(), SOURCE, REALM)
+    assert (await auth.check(request(auth=credentials(late, "REGISTER", "1000", "1234")), SOURCE, REALM)).ok
+    assert len(auth._nc_seen) == 1
+    stale = await auth.check(first, SOURCE, REALM)  # its nonce: stale, whatever its nc
+    assert stale.status == 401 and "stale=true" in stale.headers[0][1]
+
+
 async def test_an_a1_hash_user_answering_sha256_is_asked_again_for_md5() -> None:
     auth = make_auth(Clock(), algorithms=(Algorithm.SHA256, Algorithm.MD5))
     challenge = await auth.check(request(user="1002"), SOURCE, REALM)

@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 import timeit
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,20 +60,16 @@ from modules.mod_conference.member import Member  # noqa: E402
 from modules.mod_conference.mixdown import MixBoard  # noqa: E402
 from modules.mod_conference.profile import Profile  # noqa: E402
 from modules.mod_conference.room import Room  # noqa: E402
-from modules.mod_sofia.media import SipMedia  # noqa: E402
-from switchcore.causes import HangupCause  # noqa: E402
 from switchcore.core import Switch  # noqa: E402
 from switchcore.media.analysis import sine  # noqa: E402
 from switchcore.media.builtin_codecs import G711Decoder, G711Encoder  # noqa: E402
 from switchcore.media.clock import MediaClock  # noqa: E402
 from switchcore.media.codec import CodecSpec  # noqa: E402
-from switchcore.media.frame import Frame  # noqa: E402
 from switchcore.media.g711 import ulaw_encode  # noqa: E402
 from switchcore.media.mixer import energies, mix  # noqa: E402
-from switchcore.media.negotiate import Negotiated  # noqa: E402
-from switchcore.media.sdp import Direction  # noqa: E402
 from switchcore.profile import CallerProfile  # noqa: E402
 from switchcore.session import Session  # noqa: E402
+from tests.modules.mod_conference.stub_legs import StubSipDriver  # noqa: E402
 
 FRAME_US = 20_000.0
 REAL_TIME_CPU = 0.85
@@ -154,82 +150,10 @@ def bench_tick(number: int, repeat: int) -> None:
 # ---- 2. the whole room in real time ---------------------------------------------------------------------
 
 
-class _Packet:
-    __slots__ = ("payload",)
-
-    def __init__(self, payload: bytes) -> None:
-        self.payload = payload
-
-
-class StubRtp:
-    """The part of mod_sofia's RtpSession that SipMedia uses on the media path, without a socket."""
-
-    def __init__(self, packets: list[bytes]) -> None:
-        self.packets = [_Packet(p) for p in packets]
-        self.index = 0
-        self.sent = 0
-
-    def pop_packet(self) -> _Packet:
-        packet = self.packets[self.index]
-        self.index = (self.index + 1) % len(self.packets)
-        return packet
-
-    def peek_packet(self) -> None:
-        return None
-
-    def send_audio(
-        self, payload: bytes, timestamp_increment: int | None = None, marker: bool = False
-    ) -> None:
-        self.sent += 1
-
-
-class SipLeg:
-    """A SIP leg without a network: mod_sofia's SipMedia (real decoder, pass-through check, encoder)."""
-
-    def __init__(self, switch: Switch, spec: CodecSpec, packets: list[bytes]) -> None:
-        self.switch = switch
-        self.rtp = StubRtp(packets)
-        pt = spec.static_pt if spec.static_pt is not None else 96
-        negotiated = Negotiated(spec, pt, 20, {}, None, ("127.0.0.1", 9), Direction.SENDRECV, pt)
-        self.media = SipMedia(self.rtp, negotiated)  # type: ignore[arg-type]
-        self.read_codec = self.write_codec = spec.name
-        self.rate = spec.rate
-
-    @property
-    def write_codec_params(self) -> tuple[CodecSpec, Mapping[str, str]] | None:
-        return self.media.pass_through_codec  # as mod_sofia's SipDriver declares it
-
-    @property
-    def sent(self) -> int:
-        return self.rtp.sent
-
-    async def read_frame(self) -> Frame:
-        await self.switch.clock.tick()
-        return self.media.read()
-
-    async def write_frame(self, frame: Frame) -> None:
-        self.media.write(frame)
-
-    async def answer(self) -> None:
-        return None
-
-    async def pre_answer(self) -> None:
-        return None
-
-    async def ring_ready(self) -> None:
-        return None
-
-    async def send_dtmf(self, digits: str, duration_ms: int) -> None:
-        return None
-
-    async def hangup(self, cause: HangupCause) -> None:
-        return None
-
-
 class NoSharing:
     """Stands in for a room's SharedEncoding to measure brute force: every member its own encode."""
 
-    def assign(self, result: object, codecs: list[object]) -> list[None]:
+    def assign(self, result: object, codecs: list[object], slots: object = None) -> list[None]:
         return [None] * len(codecs)
 
     def close(self) -> None:
@@ -266,14 +190,15 @@ def member_packets(
 
 def populate(
     switch: Switch, room: Room, spec: CodecSpec, members: int, talkers: int | None
-) -> tuple[list[SipLeg], list[asyncio.Task[object]]]:
+) -> tuple[list[StubSipDriver], list[asyncio.Task[object]]]:
     """`members` SIP legs in `room`, each serving the conference member loop."""
     audio = voices(members, spec.rate, talkers)
     quiet_from = members if talkers is None else talkers
     cache: dict[str, list[bytes]] = {}
     legs, tasks = [], []
     for i in range(members):
-        leg = SipLeg(switch, spec, member_packets(spec, audio[i], i >= quiet_from, cache))
+        packets = member_packets(spec, audio[i], i >= quiet_from, cache)
+        leg = StubSipDriver(switch, spec, packets, keep=False, count_encodes=False)
         legs.append(leg)
         session = Session(switch, leg, f"bench/{i}", "inbound", CallerProfile(caller_id_number=str(1000 + i)))
         member = Member(room, session, i + 1, frozenset(), room.board.allocate(room.profile.energy_level))
@@ -297,12 +222,12 @@ async def run_room(
     drivers, tasks = populate(switch, room, spec, members, talkers)
     await asyncio.sleep(1.0)  # settle: joins, prompts, talk detection
     before = switch.clock.stats()
-    sent_before = sum(d.sent for d in drivers)
+    sent_before = sum(d.sent_count for d in drivers)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await asyncio.sleep(seconds)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     after = switch.clock.stats()
-    sent = sum(d.sent for d in drivers) - sent_before
+    sent = sum(d.sent_count for d in drivers) - sent_before
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -377,12 +302,12 @@ async def stepped_room(
         await one_tick()
     stats = getattr(room.shared, "stats", None)
     frames0, encodes0 = (stats.frames, stats.encodes) if stats else (0, 0)
-    sent0 = sum(leg.sent for leg in legs)
+    sent0 = sum(leg.sent_count for leg in legs)
     cpu0 = time.process_time()
     for _ in range(ticks):
         await one_tick()
     cpu = time.process_time() - cpu0
-    sent = sum(leg.sent for leg in legs) - sent0
+    sent = sum(leg.sent_count for leg in legs) - sent0
     frames1, encodes1 = (stats.frames, stats.encodes) if stats else (0, 0)
     for task in tasks:
         task.cancel()

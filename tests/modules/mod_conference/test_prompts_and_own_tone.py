@@ -15,7 +15,7 @@ Two 200 ms enter tones in the 3 s window make 600 Hz at about 880 rms, what
 the failing runs measured (714 and 334 with part of them in the window).
 
 The room here is the shipped cdquality profile's, on a stepped clock, with
-mod_sofia's real `SipMedia` over stub RTP (opus_legs.py): a 48 kHz Opus leg (the
+mod_sofia's real `SipMedia` over stub RTP (stub_legs.py): a 48 kHz Opus leg (the
 page, 1 kHz) alone first, then two PCMU phones (600 Hz in talk spurts, 1500 Hz).
 Inputs are jittered (frames that do not arrive, concealed losses), so members
 move between talking and listening, and between their own encode and the
@@ -52,7 +52,7 @@ from switchcore.media.frame import Frame
 from switchcore.profile import CallerProfile
 from switchcore.session import Session
 
-from .opus_legs import StubSipDriver
+from .stub_legs import StubSipDriver
 from .test_shared_encode import SteppedClock
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -2,7 +2,7 @@
 
 Audio is checked the way the far end would hear it: the payloads are decoded
 with mod_opus's decoder and the talkers' tones looked for.  The endpoint side
-is mod_sofia's real `SipMedia` over a stub RTP session (opus_legs.py), so the
+is mod_sofia's real `SipMedia` over a stub RTP session (stub_legs.py), so the
 pass-through check that sends a shared payload as it is runs too.
 """
 
@@ -40,7 +40,7 @@ from switchcore.profile import CallerProfile
 from switchcore.registry import Registry
 from switchcore.session import Session
 
-from .opus_legs import StubSipDriver
+from .stub_legs import StubSipDriver
 
 RATE = 48000
 SAMPLES = RATE // 50

@@ -6,7 +6,7 @@ other.  On the switch side the listener's Verto media sent what the room gave
 it as it is (`passthrough_frames`, mod_verto's pass-through of a matching
 `Frame.encoded`), the talkers' media encoded their own mix.
 
-Port: Verto WebSocket 16420 (this directory's real-peer range).
+Port: Verto WebSocket 16405 (this directory's real-peer range; the baresip room test has 16400-16403 and 16410-16499).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[3]
 VERTO_CONF = ROOT / "tests" / "modules" / "mod_verto" / "conf"
-PORT = 16420
+PORT = 16405
 ROOM = "3300-127.0.0.1"
 TALKERS = (("1001", 600.0), ("1000", 1000.0))  # a user may log in from two browsers
 

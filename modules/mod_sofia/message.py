@@ -307,7 +307,10 @@ class Message:
         raise NotImplementedError
 
     def __bytes__(self) -> bytes:
-        lines = [self.start_line(), *self._head_lines(), "", ""]
+        lines = [self.start_line()]
+        for h in self.headers:
+            lines.append(f"{h.name}: {h.value}" if h.raw is None else h.raw)
+        lines += ("", "")
         return "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
 
 
@@ -419,6 +422,8 @@ def parse_header_lines(lines: list[str], errors: list[str] | None = None) -> lis
 _LINES: dict[str, Header] = {}
 _LINES_LIMIT = 4096
 _LINE_MAX = 300
+# Lines new in every request (a fresh branch, Call-ID, nonce): not worth remembering.
+_ONE_OFF = frozenset({"via", "call-id", "authorization", "proxy-authorization"})
 
 
 def parse_headers(
@@ -451,7 +456,7 @@ def parse_headers(
                 folding = False
                 continue
             header = new_header((named[0], named[1], line[colon + 1 :].strip(" \t"), line))
-            if len(line) <= _LINE_MAX:
+            if len(line) <= _LINE_MAX and named[0] not in _ONE_OFF:
                 if len(memo) >= _LINES_LIMIT:
                     memo.clear()
                 memo[line] = header
@@ -621,13 +626,21 @@ def make_response(
     # instead of a pass over every header line.
     index = request._index()
     out: list[Header] = []
+    tagged = to_tag is not None and status != 100
     for key in _RESPONSE_ORDER:
-        for header in index.get(key, ()):
-            value = header.value
-            if key == "to" and to_tag is not None and status != 100:
-                value = _add_to_tag(request, value, to_tag)
-            out.append(new_header((key, header.name, value, None)))
-    out.extend(Header.make(name, value) for name, value in headers)
+        found = index.get(key)
+        if found is None:
+            continue
+        for header in found:
+            if key == "to" and tagged:
+                assert to_tag is not None
+                out.append(new_header((key, header.name, _add_to_tag(request, header.value, to_tag), None)))
+            elif header.raw is None:
+                out.append(header)  # built, not received (a stamped Via): written as it is
+            else:
+                out.append(new_header((key, header.name, header.value, None)))
+    for name, value in headers:
+        out.append(Header.make(name, value))
     _add_body_headers(out, body, content_type)
     return Response(
         status=status,

@@ -358,14 +358,14 @@ class Registrar:
         call_id = request.call_id
         cseq = request.cseq.number
         events: list[Event] = []
-        if request.contact_star:
+        contacts = request.contacts  # empty for `Contact: *` and for a query
+        if not contacts and request.contact_star:
             # RFC 3261 10.3 step 6: "*" only with Expires: 0 and no other contact.
             if request.expires != 0 or len(request.values("contact")) != 1:
                 raise _Refused(400, "Invalid Contact")
             for binding in list(bindings.values()):
                 self._collect(events, self._remove(key, binding, UNREGISTER_EVENT, request))
             return events
-        contacts = request.contacts
         if not contacts:
             return events  # a query
         header_expires = request.expires
@@ -402,6 +402,8 @@ class Registrar:
             self._collect(events, self._remove(key, binding, UNREGISTER_EVENT, request))
         now = self.clock()
         to_display = request.to_addr.display
+        user_agent = request.get("User-Agent", "") or ""
+        announce = self._wants(REGISTER_EVENT)
         for contact, expires, uri in wanted:
             existing = bindings.get(uri)
             if expires == 0:
@@ -422,7 +424,7 @@ class Registrar:
                 network_ip=source.addr[0],
                 network_port=source.addr[1],
                 transport=source.transport,
-                user_agent=request.get("User-Agent", "") or "",
+                user_agent=user_agent,
                 received=f"{source.addr[0]}:{source.addr[1]}" if nat else "",
                 nat=nat,
                 node=self.node,
@@ -434,7 +436,7 @@ class Registrar:
             )
             bindings[uri] = binding
             self._stage(record)
-            if self._wants(REGISTER_EVENT):
+            if announce:
                 events.append(self._event(REGISTER_EVENT, binding, request))
         if bindings:
             self._aors[key] = bindings  # _remove() drops an emptied entry on the way

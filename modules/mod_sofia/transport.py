@@ -89,12 +89,15 @@ class UdpTransport(asyncio.DatagramProtocol):
         self.receiver = receiver
         self.max_size = max_size
         self._transport: asyncio.DatagramTransport | None = None
+        # A Source is immutable: one per peer serves every datagram from it.
+        self._sources: dict[Any, Source] = {}
 
     async def start(self) -> Address:
         loop = asyncio.get_running_loop()
         await loop.create_datagram_endpoint(lambda: self, local_addr=self.local)
         assert self._transport is not None
         self.local = _peer(self._transport.get_extra_info("sockname"))
+        self._sources.clear()  # they name the local address
         return self.local
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -106,9 +109,13 @@ class UdpTransport(asyncio.DatagramProtocol):
             transport.max_size = self.max_size + 1
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        # An IPv4 peer is already (host, port); an IPv6 one has flow info and scope too.
-        peer = addr if len(addr) == 2 else _peer(addr)
-        self.receiver(data, Source("udp", peer, self.local))
+        source = self._sources.get(addr)
+        if source is None:
+            source = Source("udp", _peer(addr), self.local)
+            if len(self._sources) >= 4096:  # bounded: addresses come from the network
+                self._sources.clear()
+            self._sources[addr] = source
+        self.receiver(data, source)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("udp %s:%d: %s", self.local[0], self.local[1], exc)

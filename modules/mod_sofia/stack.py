@@ -36,20 +36,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
-
-from switchcore.errors import InvalidTransition
+from typing import Any
 
 from .answered import AnsweredTable
 from .incoming import ServerRequest
 from .message import FramingError, Request, Response, make_response, new_branch, new_tag
+from .stack_user import NullCallHandler, StackUser
 from .transaction import (
     CancelTimer,
     Deliver,
@@ -65,8 +63,16 @@ from .transaction import (
     server_key,
     stamp_via,
 )
-from .transport import MAX_MESSAGE_SIZE, TcpTransport, TransportError, UdpTransport, sendable
-from .tu import Address, CallHandler, Incoming, Source
+from .transport import (
+    MAX_MESSAGE_SIZE,
+    TcpTransport,
+    TransportError,
+    UdpTransport,
+    host_literal,
+    is_ip,
+    sendable,
+)
+from .tu import Address, CallHandler, Source
 from .uri import ParseError
 from .validate import DEFAULT_POLICY, Action, Policy, Verdict, check
 
@@ -77,50 +83,6 @@ ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, UPDATE, REGISTER, REF
 ACCEPT = "application/sdp"
 
 
-class StackUser(Protocol):
-    """What a stack serves: the profile (registrar, auth and the call layer's handler)."""
-
-    @property
-    def handler(self) -> CallHandler: ...
-
-    def on_register(self, incoming: ServerRequest) -> Awaitable[None] | None:
-        """Handle a REGISTER; may answer at once (None) or return work to run."""
-        ...
-
-    def challenge_headers(self, request: Request, status: int) -> list[tuple[str, str]]:
-        """Fresh WWW-Authenticate / Proxy-Authenticate values for a 401 / 407."""
-        ...
-
-
-class NullCallHandler:
-    """The call layer's stand-in before one is attached: nothing can be called.
-
-    Out-of-dialog INVITE and MESSAGE get 480 (nobody to take them), other
-    session methods 501, in-dialog requests 481 (no such dialog), a CANCEL'd
-    INVITE 487.
-    """
-
-    supported = "path"  # no call layer: no session timers, no Replaces (RFC 3327 Path is the registrar's)
-
-    async def on_request(self, incoming: Incoming) -> None:
-        request = incoming.request
-        if request.method == "ACK":
-            return
-        if request.to_tag is not None:
-            await incoming.respond(481, "Call/Transaction Does Not Exist")
-        elif request.method in ("INVITE", "MESSAGE"):
-            await incoming.respond(480, "Temporarily Unavailable")
-        else:
-            await incoming.respond(501, "Not Implemented")
-
-    async def on_cancel(self, invite: Incoming) -> None:
-        with contextlib.suppress(InvalidTransition, NoTransaction):
-            await invite.respond(487, "Request Terminated")
-
-    def on_stray_2xx(self, response: Response) -> None:
-        log.debug("stray 2xx with no call layer: %r", response)
-
-
 @dataclass(slots=True)
 class _Pending:
     """A client request waiting for its final response."""
@@ -129,27 +91,6 @@ class _Pending:
     future: asyncio.Future[Response]
     on_provisional: Callable[[Response], None] | None
     transport: str
-
-
-_IP_CACHE: dict[str, bool] = {}
-
-
-def is_ip(host: str) -> bool:
-    found = _IP_CACHE.get(host)
-    if found is None:
-        try:
-            ipaddress.ip_address(host.strip("[]"))
-            found = True
-        except ValueError:
-            found = False
-        if len(_IP_CACHE) < 4096:
-            _IP_CACHE[host] = found
-    return found
-
-
-def host_literal(host: str) -> str:
-    """How an address appears in a URI or Via: IPv6 in brackets."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 class SipStack:

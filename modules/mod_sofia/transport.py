@@ -72,6 +72,27 @@ def _sendable(host: str) -> bool:
     )
 
 
+_IP_CACHE: dict[str, bool] = {}
+
+
+def is_ip(host: str) -> bool:
+    found = _IP_CACHE.get(host)
+    if found is None:
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            found = True
+        except ValueError:
+            found = False
+        if len(_IP_CACHE) < 4096:
+            _IP_CACHE[host] = found
+    return found
+
+
+def host_literal(host: str) -> str:
+    """How an address appears in a URI or Via: IPv6 in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def _peer(addr: Any) -> Address:
     return (str(addr[0]), int(addr[1]))
 
@@ -331,5 +352,7 @@ __all__ = [
     "TcpTransport",
     "TransportError",
     "UdpTransport",
+    "host_literal",
+    "is_ip",
     "sendable",
 ]

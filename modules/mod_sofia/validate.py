@@ -24,12 +24,10 @@ import re
 from dataclasses import dataclass, field
 
 from .headers import SINGLE_HEADERS, CSeq, canonical_name, parse_uint, split_list
-from .message import (
-    Request,
-    Response,
+from .message import Request, Response, make_response
+from .parse import (
     frame_body,
     frame_lengths,
-    make_response,
     parse_header_lines,
     parse_headers,
     parse_start_line,
@@ -280,7 +278,8 @@ def _check_request(request: Request, policy: Policy) -> None:
     if policy.auth_schemes and ("authorization" in index or "proxy-authorization" in index):
         for name, status in (("Authorization", 401), ("Proxy-Authorization", 407)):
             for value in request.get_all(name):
-                scheme = value.split(None, 1)[0].lower() if value.split() else ""
+                words = value.split(None, 1)  # the scheme only: credentials are long
+                scheme = words[0].lower() if words else ""
                 if scheme not in policy.auth_schemes:
                     reason = "Unauthorized" if status == 401 else "Proxy Authentication Required"
                     raise _Reject(status, reason, f"unknown scheme in {name}", challenge=True)

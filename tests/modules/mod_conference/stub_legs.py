@@ -41,10 +41,19 @@ class StubRtp:
         self.keep = keep
         self.sent: list[bytes] = []
         self.sent_count = 0
+        self.lost = 0  # the next pops that find nothing (their packets are skipped)
+
+    def lose(self, count: int = 1) -> None:
+        """The next `count` packets never arrive: the jitter buffer has nothing those ticks."""
+        self.lost += count
 
     def pop_packet(self) -> Packet | None:
         packets = self.packets
         if not packets:
+            return None
+        if self.lost:
+            self.lost -= 1
+            self.index += 1
             return None
         packet = packets[self.index % len(packets)]
         self.index += 1

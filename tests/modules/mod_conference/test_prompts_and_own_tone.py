@@ -115,8 +115,7 @@ class JitteryLeg(StubSipDriver):
             self.missing += 1
             return Frame.silence(self.rate)
         if roll < 0.07:
-            self.rtp.index += 1  # lost: the decoder conceals it
-            return self.media._conceal()
+            self.rtp.lose()  # lost: SipMedia conceals it (PLC)
         return self.media.read()
 
 

@@ -13,7 +13,7 @@ import itertools
 import logging
 
 from .headers import Header, Via, new_header, split_list
-from .message import Request, Response, make_response
+from .message import Request, Response, make_response, new_request
 from .transaction import (
     Address,
     ClientTransaction,
@@ -85,9 +85,7 @@ def stamp_via(request: Request, source: Address) -> Request:
         if header is first:
             out[i] = stamped_first
             break
-    stamped = Request(
-        method=request.method, uri=request.uri, version=request.version, headers=tuple(out), body=request.body
-    )
+    stamped = new_request(request.method, request.uri, request.version, tuple(out), request.body)
     # Keep what was parsed already; only the Via views change (and the index's Via lines).
     cache = stamped._cache
     cache.update(request._cache)

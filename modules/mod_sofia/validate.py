@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 from .headers import SINGLE_HEADERS, CSeq, canonical_name, parse_uint, split_list
-from .message import Request, Response, make_response
+from .message import Request, Response, make_response, new_request
 from .parse import (
     frame_body,
     frame_lengths,
@@ -147,7 +147,7 @@ def check(data: bytes, policy: Policy = DEFAULT_POLICY) -> Verdict:
         body_error = ""
     except ParseError as exc:
         body, body_error = b"", exc.reason
-    request = Request(method=method, uri=uri, version=version, headers=headers, body=body)
+    request = new_request(method, uri, version, headers, body)
     if index is not None:
         request._cache["#index"] = index  # built while parsing
     if not _answerable(request):

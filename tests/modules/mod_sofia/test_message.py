@@ -155,7 +155,9 @@ def test_a_line_seen_before_parses_the_same_and_a_folded_one_is_not_taken_from_m
     folded = parse_message(b"OPTIONS sip:x@y SIP/2.0\r\nSubject: first\r\n second\r\nl: 0\r\n\r\n")
     again = parse_message(b"OPTIONS sip:x@y SIP/2.0\r\nSubject: first\r\nl: 0\r\n\r\n")
     assert first.get("subject") == again.get("subject") == "first"
-    assert folded.get("subject") == "first second" and folded.headers_named("subject")[0].value == "first second"
+    assert (
+        folded.get("subject") == "first second" and folded.headers_named("subject")[0].value == "first second"
+    )
     assert again.headers == first.headers
 
 
@@ -166,6 +168,31 @@ def test_the_index_built_while_parsing_is_the_one_built_from_the_lines() -> None
     for header in msg.headers:
         rebuilt.setdefault(header.key, []).append(header)
     assert msg._cache["#index"] == rebuilt
+
+
+def test_the_quick_constructors_build_what_the_dataclass_constructors_build() -> None:
+    from dataclasses import fields
+
+    from modules.mod_sofia.message import new_request, new_response
+
+    headers = parse_message(load(SIP_VECTORS[0].name)).headers
+    pairs = [
+        (
+            new_request("OPTIONS", "sip:x@y", "SIP/2.0", headers, b"b"),
+            Request(method="OPTIONS", uri="sip:x@y", version="SIP/2.0", headers=headers, body=b"b"),
+        ),
+        (
+            new_response(486, "Busy Here", "SIP/2.0", headers, b""),
+            Response(status=486, reason="Busy Here", version="SIP/2.0", headers=headers, body=b""),
+        ),
+    ]
+    for quick, made in pairs:
+        assert type(quick) is type(made)
+        for f in fields(made):
+            assert getattr(quick, f.name) == getattr(made, f.name), f.name
+        assert bytes(quick) == bytes(made)
+        quick._cache["x"] = 1
+        assert "x" not in made._cache  # a cache of its own
 
 
 def test_body_framed_by_content_length_ignores_trailing_octets() -> None:

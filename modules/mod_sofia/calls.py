@@ -257,7 +257,7 @@ class SipCall:
         """Start an inbound leg for this INVITE (already authenticated when the profile asks for it).
 
         `replaces` is the uuid of the leg an INVITE with Replaces takes over (RFC 3891): the leg
-        then skips the dialplan and runs `in_dialog.replace_app` through the `sofia_replaces`
+        then skips the dialplan and runs `replacing.replace_app` through the `sofia_replaces`
         dialplan.
         """
         req = incoming.request

@@ -497,14 +497,56 @@ def _digest_params(value: str) -> dict[str, str] | None:
     if scheme.lower() != "digest":
         return None
     rest = rest.strip()
-    if not rest or _AUTH_PARAMS.fullmatch(rest) is None:
+    if not rest:
         return None
-    params: dict[str, str] = {}
+    if "\\" not in rest:
+        params = _plain_params(rest)
+        if params is not None:
+            return params
+    if _AUTH_PARAMS.fullmatch(rest) is None:
+        return None
+    params = {}
     for name, raw in _AUTH_PARAM.findall(rest):
         name = name.lower()
         if name not in params:  # the first of a repeated name wins, as in `AuthHeader.get`
             params[name] = _unquote(raw) if raw.startswith('"') else raw
     return params
+
+
+_PARAM_NAMES: set[str] = set()  # auth-param names found to be tokens: the same ten each time
+
+
+def _plain_params(rest: str) -> dict[str, str] | None:
+    """`_AUTH_PARAM` items split on commas, when no quoted value holds a comma, a quote or an
+    escape (None otherwise, and the regular expressions decide): one pass of `str` methods
+    instead of two of the regular-expression engine over some 300 characters."""
+    params: dict[str, str] = {}
+    for item in rest.split(","):
+        name, eq, raw = item.partition("=")
+        name = name.strip()
+        raw = raw.strip()
+        if not eq or not raw:
+            return None
+        if raw[0] == '"':
+            value = raw[1:-1]
+            if len(raw) < 2 or raw[-1] != '"' or '"' in value:
+                return None
+        elif '"' in raw or " " in raw or not raw.isprintable():
+            return None  # `[^\\s,"]+`: no quote, no white space
+        else:
+            value = raw
+        if name not in _PARAM_NAMES:
+            if _PARAM_NAME.fullmatch(name) is None:
+                return None
+            if len(_PARAM_NAMES) < 256:  # bounded: names come from the network
+                _PARAM_NAMES.add(name)
+        key = name.lower()
+        if key not in params:  # the first of a repeated name wins, as in `AuthHeader.get`
+            params[key] = value
+    return params
+
+
+_PARAM_NAME = re.compile(r"[A-Za-z0-9!%*+`'~_.\-]+")
 
 
 def _aor(request: Request) -> tuple[str, str]:

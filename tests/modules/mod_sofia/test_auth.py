@@ -264,3 +264,37 @@ async def test_an_a1_hash_user_answering_sha256_is_asked_again_for_md5() -> None
     assert again.status == 401 and [h[1].split("algorithm=")[1][:3] for h in again.headers] == ["MD5"]
     md5 = request(user="1002", auth=credentials(again, "REGISTER", "1002", "secret1002"))
     assert (await auth.check(md5, SOURCE, REALM)).ok
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        'username="1000",realm="127.0.0.1",cnonce="6b8b4567",nc=00000001,qop=auth,uri="sip:127.0.0.1:5060",'
+        'nonce="AAAB",response="0123",algorithm=MD5',
+        'username = "1000" , realm="r",  nc=01 ,qop=auth',
+        'username="a,b",realm="r"',  # a comma inside quotes: not the plain form
+        'username="a\\"b",realm="r"',  # an escape
+        'USERNAME="x",username="y"',  # the first of a repeat wins
+        'a=b=c,d=""',
+        "a=b,",
+        ",a=b",
+        "a b=c",
+        'a="b"c',
+        "a=\x00b",
+        'a="multi word value",b=tok\u00e9n',
+        "a=b,,c=d",
+        'a="unterminated,b=c',
+    ],
+)
+def test_plain_credentials_split_agrees_with_the_regular_expressions(rest: str) -> None:
+    from modules.mod_sofia import auth as auth_module
+
+    plain = auth_module._plain_params(rest)
+    if auth_module._AUTH_PARAMS.fullmatch(rest) is None:
+        assert plain is None
+        return
+    expected: dict[str, str] = {}
+    for name, raw in auth_module._AUTH_PARAM.findall(rest):
+        expected.setdefault(name.lower(), auth_module._unquote(raw) if raw.startswith('"') else raw)
+    assert plain is None or plain == expected
+    assert auth_module._digest_params("Digest " + rest) == expected

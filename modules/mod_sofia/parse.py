@@ -76,8 +76,9 @@ def parse_headers(
     """`parse_header_lines` plus the lookup index (`Message._index`) built on the way;
     the index is None when a line was folded (it would hold the unfolded header)."""
     headers: list[Header] = []
-    index: dict[str, list[Header]] | None = {}
+    index: dict[str, list[Header]] = {}
     memo = _LINES
+    folded = False
     folding = False  # may the next continuation line join the last header?
     for line in lines:
         header = memo.get(line)
@@ -91,7 +92,7 @@ def parse_headers(
                 more = line.strip(" \t")
                 value = f"{last.value} {more}" if last.value else more
                 headers[-1] = new_header((last.key, last.name, value, f"{last.raw}\r\n{line}"))
-                index = None
+                folded = True  # the index holds the header before its continuation
                 continue
             colon = line.find(":")
             named = (_VALID_NAMES.get(line[:colon]) or _name_key(line[:colon])) if colon > 0 else None
@@ -106,12 +107,14 @@ def parse_headers(
                 memo[line] = header
         headers.append(header)
         folding = True
-        if index is not None:
-            found = index.get(header.key)
-            if found is None:
-                index[header.key] = [header]
-            else:
-                found.append(header)
+        key = header[0]
+        found = index.get(key)
+        if found is None:
+            index[key] = [header]
+        else:
+            found.append(header)
+    if folded:
+        return headers, None
     return headers, index
 
 

@@ -77,15 +77,15 @@ def stamp_via(request: Request, source: Address) -> Request:
         return request
     changed = via.stamped(source[0], source[1] if wants_rport else None)
     first = request.headers_named("via")[0]
-    values = split_list(first.value)
-    value = str(changed) if len(values) == 1 else ", ".join([str(changed), *values[1:]])
+    values = split_list(first.value) if "," in first.value else ()
+    value = str(changed) if len(values) <= 1 else ", ".join([str(changed), *values[1:]])
     stamped_first = new_header((first.key, first.name, value, None))
-    out = list(request.headers)
-    for i, header in enumerate(out):  # the top Via is nearly always the first line
-        if header is first:
-            out[i] = stamped_first
-            break
-    stamped = new_request(request.method, request.uri, request.version, tuple(out), request.body)
+    headers = request.headers
+    if headers[0] is first:  # the top Via is nearly always the first line
+        out = (stamped_first, *headers[1:])
+    else:
+        out = tuple(stamped_first if header is first else header for header in headers)
+    stamped = new_request(request.method, request.uri, request.version, out, request.body)
     # Keep what was parsed already; only the Via views change (and the index's Via lines).
     cache = stamped._cache
     cache.update(request._cache)

@@ -264,7 +264,7 @@ def main() -> None:
     duration = 2.0 if args.quick else args.duration
     rates = [int(r) for r in args.rates.split(",") if r] or (
         # Past 2,000/s (the aim for the switch) so sipp's and kamailio's ceilings show too.
-        [250, 1000, 2000, 3000, 5000, 8000]
+        [250, 1000, 1500, 2000, 3000, 5000, 8000]
         if args.quick
         else [250, 500, 1000, 1500, 2000, 2500, 3000, 4000, 6000, 8000, 12000, 16000]
     )

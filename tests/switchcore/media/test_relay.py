@@ -88,13 +88,59 @@ async def test_packets_go_out_on_the_other_stream_with_its_numbering_and_the_pay
     assert (stats.packets_received, stats.octets_received, stats.lost) == (3, 480, 0)
 
 
-async def test_a_new_source_ssrc_reanchors_with_the_marker_bit() -> None:
+async def test_one_payload_type_on_both_streams_passes_packets_through_untouched() -> None:
+    a, b = Leg(A_FAR), Leg(B_FAR)
+    b.rtp.stats_in.update(0x5150, 1, 160, 0.0)  # what B's far end sends (another SSRC)
+    RtpRelay(a.rtp, b.rtp)
+    sent_by_a = [packet(seq, seq * 160, payload=bytes([seq]) * 160) for seq in (7, 8, 9)]
+    for data in sent_by_a:
+        a.receiver(data, A_FAR)
+    out = b.sent_to(B_FAR)
+    # The first packet marks the new source (RFC 3550 5.1); then the source's own header goes on.
+    assert header(out[0]) == (1, 0, 7, 7 * 160, 0xABCDEF01) and out[0][12:] == sent_by_a[0][12:]
+    assert out[1:] == sent_by_a[1:]
+    b.rtp.sync()  # B's stream is now A's: its sender goes on from there (frames, events, reports)
+    sender = b.rtp.sender
+    assert (sender.ssrc, sender.sequence, sender.timestamp) == (0xABCDEF01, 10, 10 * 160)
+    assert (sender.packets_sent, sender.octets_sent) == (3, 480)
+
+
+async def test_the_far_ends_own_ssrc_is_never_passed_back_to_it() -> None:
+    a, b = Leg(A_FAR), Leg(B_FAR)
+    b.rtp.stats_in.update(0xABCDEF01, 1, 160, 0.0)  # B's far end uses the SSRC A's far end uses
+    b.rtp.sender.sequence, b.rtp.sender.timestamp = 1000, 50000
+    RtpRelay(a.rtp, b.rtp)
+    a.receiver(packet(7, 960), A_FAR)
+    a.receiver(packet(8, 1120), A_FAR)
+    ssrc = b.rtp.sender.ssrc
+    assert ssrc != 0xABCDEF01  # RFC 3550 8.2: it would see its own SSRC come back
+    assert [header(d) for d in b.sent_to(B_FAR)] == [(1, 0, 1000, 50000, ssrc), (0, 0, 1001, 50160, ssrc)]
+
+
+async def test_a_new_source_ssrc_is_marked_and_passed_through() -> None:
     a, b = Leg(A_FAR), Leg(B_FAR)
     RtpRelay(a.rtp, b.rtp)
     a.receiver(packet(100, 16000), A_FAR)
+    a.receiver(packet(101, 16160), A_FAR)
+    a.receiver(packet(5, 777, ssrc=0x11), A_FAR)  # the far end's source changed (RFC 3550 8.2)
+    a.receiver(packet(6, 937, ssrc=0x11), A_FAR)
+    assert [header(d) for d in b.sent_to(B_FAR)] == [
+        (1, 0, 100, 16000, 0xABCDEF01),
+        (0, 0, 101, 16160, 0xABCDEF01),
+        (1, 0, 5, 777, 0x11),
+        (0, 0, 6, 937, 0x11),
+    ]
+    assert b.rtp.sender.ssrc == 0x11
+
+
+async def test_a_new_source_ssrc_reanchors_with_the_marker_bit_when_headers_are_rewritten() -> None:
+    a, b = Leg(A_FAR), Leg(B_FAR, pt=8)  # two payload types: every header is rewritten
+    RtpRelay(a.rtp, b.rtp)
+    a.receiver(packet(100, 16000), A_FAR)
     a.receiver(packet(5, 777, ssrc=0x11), A_FAR)
-    (m1, _, s1, t1, _), (m2, _, s2, t2, _) = (header(d) for d in b.sent_to(B_FAR)[-2:])
+    (m1, _, s1, t1, x1), (m2, _, s2, t2, x2) = (header(d) for d in b.sent_to(B_FAR)[-2:])
     assert (m1, m2) == (1, 1) and s2 == s1 + 1 and t2 == t1 + 160
+    assert x1 == x2 == b.rtp.sender.ssrc != 0x11
 
 
 async def test_a_marker_from_the_source_is_relayed_as_it_came() -> None:
@@ -310,3 +356,17 @@ async def test_relayed_packets_are_counted_as_the_sessions_own_path_counts_them(
         assert abs(got.jitter_ms - expect.jitter_ms) < 0.5
     assert relayed.rtp.stats_in.report().highest_sequence == plain.rtp.stats_in.report().highest_sequence
     relay.stop()
+
+
+async def test_payloads_of_any_size_are_counted_to_the_octet_both_ways() -> None:
+    a, b = Leg(A_FAR), Leg(B_FAR)
+    relay = RtpRelay(a.rtp, b.rtp)
+    for seq, size in ((1, 160), (2, 80), (3, 240), (4, 160)):
+        a.receiver(packet(seq, seq * 160, payload=b"z" * size), A_FAR)
+    relay.refresh(sending=False)  # held: counted, not sent
+    a.receiver(packet(5, 800, payload=b"z" * 40), A_FAR)
+    assert a.rtp.stats.octets_received == 680 and a.rtp.stats.packets_received == 5
+    b.rtp.sync()
+    assert (b.rtp.sender.packets_sent, b.rtp.sender.octets_sent) == (4, 640)
+    relay.stop()
+    assert a.rtp.stats.octets_received == 680

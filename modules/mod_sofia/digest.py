@@ -12,6 +12,7 @@ provider), `authorize()` re-issues a request with them.  Time is an input.
 from __future__ import annotations
 
 import base64
+import binascii
 import enum
 import hashlib
 import hmac
@@ -259,6 +260,7 @@ class _Hmac:
 
 
 _ISSUED_LIMIT = 16384
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 class DigestServer:
@@ -299,7 +301,9 @@ class DigestServer:
             return last[2]  # the nonce is a function of the millisecond and the realm
         stamp = struct.pack(">Q", millis)
         mac = self._mac.digest(stamp + realm.encode("utf-8", "surrogateescape"))
-        nonce = base64.urlsafe_b64encode(stamp + mac[:_MAC_BYTES]).decode().rstrip("=")
+        # base64url (RFC 4648 5) without padding, as `base64.urlsafe_b64encode` writes it.
+        raw = binascii.b2a_base64(stamp + mac[:_MAC_BYTES], newline=False).translate(_URLSAFE)
+        nonce = raw.decode().rstrip("=")
         issued = self._issued
         if len(issued) >= _ISSUED_LIMIT:
             # Forget the older half at once: taking the oldest one at a time would walk

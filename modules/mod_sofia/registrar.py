@@ -377,11 +377,17 @@ class Registrar:
             if 0 < expires < settings.min_expires:
                 raise _Refused(423, "Interval Too Brief", (("Min-Expires", str(settings.min_expires)),))
             wanted.append((contact, min(expires, settings.max_expires), str(contact.uri)))
-        registering = any(expires > 0 for _, expires, _ in wanted)
-        uris = {uri for _, _, uri in wanted}
+        registering = False
+        uris: set[str] = set()
+        for _, expires, uri in wanted:  # (a loop: comprehensions are calls of their own)
+            registering = registering or expires > 0
+            uris.add(uri)
         mode = settings.multiple_registrations
         if mode == "false":
-            doomed = [b for b in bindings.values() if b.uri not in uris]
+            doomed = []
+            for b in bindings.values():
+                if b.uri not in uris:
+                    doomed.append(b)
         elif mode == "true":
             doomed = [b for b in bindings.values() if b.record.call_id == call_id and b.uri not in uris]
         else:

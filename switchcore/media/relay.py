@@ -7,7 +7,7 @@ sink's stream (RFC 3550 7.2: a translator that does not change the payload),
 and none at all when both streams use one payload type: the sink's stream then
 takes the source's SSRC and numbering, as a pass-through translator (or
 FreeSWITCH's proxy media) does.  An `RtpRelay` takes over the source session's
-socket (`RtpSession.divert`) and does exactly that in one small closure, the
+socket (`RtpSession.divert`) and does exactly that in one small method, the
 per-packet path of a switch at capacity:
 
 - only plain audio (version 2, no padding, extension or CSRCs, the negotiated
@@ -60,69 +60,15 @@ import struct
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
-from .rtp import MAX_DROPOUT, MAX_MISORDER, RtpSender
+from .rtp import MAX_DROPOUT, MAX_MISORDER
 from .rtp_session import Address, RtpSession
 
 __all__ = ["RelayWatch", "RtpRelay"]
 
-_SEQ_TS_SSRC = struct.Struct("!HII")
-_HEADER = struct.Struct("!BBHII")
+_unpack = struct.Struct("!HII").unpack_from  # sequence, timestamp, SSRC at offset 2
+_pack = struct.Struct("!BBHII").pack
 _MAX_DROPOUT, _MAX_MISORDER = MAX_DROPOUT, MAX_MISORDER
-
-
-class _State:
-    """What one relay's packets read and write, in slots (one small object a packet touches).
-
-    The counts are kept as few as the short way allows: `count` packets since
-    the last sync, all of `usual` octets but for `extra`; the packets that were
-    not sent (the sink may not send) are counted apart, on their own rare path.
-    `sync` turns them into the session's `ReceiverStats` and the sink's
-    `RtpSender` figures.
-    """
-
-    __slots__ = (
-        "anchor_ssrc",  # the source SSRC the offsets were anchored on
-        "check",  # look at the sink's sender before the next packet (it may have sent meanwhile)
-        "count",  # packets taken the short way since the last sync ...
-        "cycles",
-        "expect",  # the latched far end of the source: only its packets take the short way
-        "extra",  # ... and their payload octets beyond `usual` each
-        "jitter",
-        "last_arrival",
-        "last_ts",
-        "mark",  # the next packet relayed starts a new source (marker bit)
-        "max_seq",
-        "octets",  # payload octets taken the short way before the last sync (for `tally`)
-        "passing",  # packets go out untouched: the sink's stream carries the source's header
-        "remote",  # where the sink sends, or None: not now
-        "sent_seq",  # the sink sender's sequence and timestamp of the last packet sent in order
-        "sent_ts",
-        "seq_off",
-        "ssrc",  # RFC 3550 A.1 state, as ReceiverStats.in_order_state gives it
-        "started",
-        "taken",  # packets (and octets) relayed from the usual way since the last sync
-        "taken_octets",
-        "ts_off",
-        "unsent",  # packets (and octets) of `count` not sent
-        "unsent_octets",
-    )
-
-    def __init__(self, started: float) -> None:
-        self.expect: Address | None = None
-        self.remote: Address | None = None
-        self.started = started
-        self.count = self.extra = self.octets = 0
-        self.taken = self.taken_octets = self.unsent = self.unsent_octets = 0
-        self.anchor_ssrc = -1
-        self.seq_off = self.ts_off = 0
-        self.sent_seq = self.sent_ts = -2  # nothing sent yet: never the sender's next
-        self.mark = self.check = True  # the first packet relayed marks the discontinuity
-        self.passing = False
-        self.ssrc, self.max_seq, self.cycles, self.last_ts = -1, 0, 0, 0
-        self.jitter = 0.0
-        self.last_arrival: float | None = None
 
 
 class RtpRelay:
@@ -130,221 +76,273 @@ class RtpRelay:
 
     `sending` says whether the sink may send at all (not while its far end
     holds with sendonly/inactive, RFC 3264 8.4); `refresh` changes it.
+
+    A relay at capacity touches hundreds of streams' state once every 20 ms
+    each, so all a packet reads and writes is in this one slotted object, and
+    `_receive` is a plain method of it: no closure cells or default arguments
+    to touch (and count references of) on every call.  The counts are kept as
+    few as the short way allows: `_count` packets since the last sync, all of
+    `_usual` octets but for `_extra`; the packets not sent (the sink may not
+    send) are counted apart, on their own rare path.  `_sync` turns them into
+    the session's `ReceiverStats` and the sink's `RtpSender` figures (which the
+    sessions ask for before any use of them).
     """
+
+    __slots__ = (
+        "_anchor_ssrc",  # the source SSRC the offsets were anchored on
+        "_audio_pt",  # the payload type of the source's audio
+        "_check",  # look at the sink's sender before the next packet (it may have sent meanwhile)
+        "_count",  # packets taken the short way since the last sync ...
+        "_cycles",
+        "_expect",  # the latched far end of the source: only its packets take the short way
+        "_extra",  # ... and their payload octets beyond `_usual` - 12 each
+        "_jitter",
+        "_last_arrival",
+        "_last_ts",
+        "_loop",
+        "_mark",  # the next packet relayed starts a new source (marker bit)
+        "_max_seq",
+        "_octets",  # payload octets taken the short way before the last sync (for `_tally`)
+        "_out_pt",  # the sink's payload type
+        "_passable",  # one payload type on both streams: packets could go out as they are
+        "_passing",  # packets go out untouched: the sink's stream carries the source's header
+        "_rate",  # the source's RTP clock rate (a float: the jitter is one)
+        "_remote",  # where the sink sends, or None: not now
+        "_samples",  # timestamp units of one packet on the sink's stream
+        "_send",  # the sink socket's own sendto
+        "_sending",
+        "_sender",  # the sink's RtpSender, lent to us
+        "_sent_seq",  # the sink sender's sequence and timestamp of the last packet sent in order
+        "_sent_ts",
+        "_seq_off",
+        "_slow",  # the source session's own datagram_received
+        "_ssrc",  # RFC 3550 A.1 state, as ReceiverStats.in_order_state gives it
+        "_started",
+        "_stats",  # the source session's ReceiverStats
+        "_taken_octets",
+        "_taken_packets",  # packets (and octets) relayed from the usual way since the last sync
+        "_ts_off",
+        "_unsent",  # packets (and octets) of `_count` not sent
+        "_unsent_octets",
+        "_usual",  # the datagram size of a G.711 packet (a byte a sample); others count in `_extra`
+        "sink",
+        "source",
+        "stopped",
+    )
 
     def __init__(self, source: RtpSession, sink: RtpSession, *, sending: bool = True) -> None:
         self.source, self.sink = source, sink
         self.stopped = False
         self._sending = sending
-        self._build()
+        audio_pt = source.config.recv_payload_type
+        self._audio_pt = source.config.payload_type if audio_pt is None else audio_pt
+        self._out_pt = sink.config.payload_type
+        self._passable = self._out_pt == self._audio_pt
+        self._stats, self._sender = source.stats_in, sink.sender
+        self._rate = float(source.stats_in.clock_rate)
+        self._samples = sink.config.samples_per_packet
+        self._usual = 12 + self._samples
+        self._loop = asyncio.get_running_loop()
+        self._slow = source.datagram_received
+        self._send = sink.raw_sendto()
+        self._started = self._loop.time()
+        self._expect: Address | None = None
+        self._remote: Address | None = None
+        self._count = self._extra = self._octets = 0
+        self._taken_packets = self._taken_octets = self._unsent = self._unsent_octets = 0
+        self._anchor_ssrc = -1
+        self._seq_off = self._ts_off = 0
+        self._sent_seq = self._sent_ts = -2  # nothing sent yet: never the sender's next
+        self._mark = self._check = True  # the first packet relayed marks the discontinuity
+        self._passing = False
+        self._ssrc, self._max_seq, self._cycles, self._last_ts = -1, 0, 0, 0
+        self._jitter = 0.0
+        self._last_arrival: float | None = None
+        self._load_stats()
         self.refresh()
         source.pass_through(self._taken)
         sink.lend_sender(self._sync)
         if source.can_divert:
             source.divert(self._receive, self._tally, self._sync)
 
-    def _build(self) -> None:
-        """The per-packet closures; their mutable state is one `_State`, `st`.
+    # ---- the short way: every packet of a relayed call ------------------------------------
 
-        A relay at capacity touches hundreds of streams' state once every
-        20 ms each, so what a packet reads and writes is kept in one place:
-        constants are default arguments (fast locals), counts stay in `st`
-        until `sync` writes them to the session's `ReceiverStats` and the
-        sink's `RtpSender` (which the sessions ask for before any use of them).
+    def _receive(self, data: bytes, addr: Address) -> None:
+        size = len(data)
+        if size <= 12 or data[1] != self._audio_pt or data[0] != 0x80 or addr != self._expect:
+            self._usual_way(data, addr)  # see the module docstring
+            return
+        seq, ts, ssrc = _unpack(data, 2)
+        if ssrc != self._ssrc:
+            self._usual_way(data, addr)  # a new source: RFC 3550 A.1 starts over (8.2)
+            return
+        # RFC 3550 A.1 in order (or a duplicate / reordered packet, counted but not a new maximum).
+        max_seq = self._max_seq
+        udelta = (seq - max_seq) & 0xFFFF
+        if udelta < _MAX_DROPOUT:
+            if seq < max_seq:
+                self._cycles += 0x10000
+            self._max_seq = seq
+        elif udelta <= 0x10000 - _MAX_MISORDER:
+            self._usual_way(data, addr)  # a jump: A.1's bad-sequence rules
+            return
+        arrival = self._loop.time()
+        last = self._last_arrival
+        if last is not None:  # RFC 3550 A.8 interarrival jitter
+            d = (arrival - last) * self._rate - (ts - self._last_ts)
+            if d < 0.0:
+                d = -d
+            if d >= 2147483648.0:  # the timestamps wrapped: they differ modulo 2^32
+                d = abs(d - 4294967296.0)
+            jitter = self._jitter
+            self._jitter = jitter + (d - jitter) / 16
+        self._last_arrival = arrival
+        self._last_ts = ts
+        self._count += 1
+        if size != self._usual:
+            self._extra += size - self._usual
+        remote = self._remote
+        if remote is None:
+            self._unsent += 1
+            self._unsent_octets += size - 12
+            return
+        if self._passing:  # the source's own header goes on (see `_anchor`)
+            self._send(data, remote)
+            # In order: the sender moves on (a reordered packet never moves it back).
+            if udelta < _MAX_DROPOUT:
+                self._sent_seq = seq
+                self._sent_ts = ts
+            return
+        marker = self._anchor(seq, ts, ssrc) if self._check else 0
+        if self._passing and not marker:
+            self._send(data, remote)
+            if udelta < _MAX_DROPOUT:
+                self._sent_seq = seq
+                self._sent_ts = ts
+            return
+        out_seq = (seq + self._seq_off) & 0xFFFF
+        out_ts = (ts + self._ts_off) & 0xFFFFFFFF
+        self._send(_pack(0x80, marker | self._out_pt, out_seq, out_ts, self._sender.ssrc) + data[12:], remote)
+        if udelta < _MAX_DROPOUT:
+            self._sent_seq = out_seq
+            self._sent_ts = out_ts
+
+    # ---- the rest: rare -----------------------------------------------------------------
+
+    def _load_stats(self) -> None:
+        (self._ssrc, self._max_seq, self._cycles, self._jitter, self._last_arrival, self._last_ts) = (
+            self._stats.in_order_state()
+        )
+        if self._anchor_ssrc == -1:
+            self._anchor_ssrc = self._ssrc
+
+    def _sync(self) -> None:
+        """Hand what the short way counted to the session's statistics and the sink's sender."""
+        received = self._count
+        if received:
+            octets = received * (self._usual - 12) + self._extra
+            self._octets += octets
+            self._stats.add_in_order(
+                received, self._max_seq, self._cycles, self._jitter, self._last_arrival, self._last_ts
+            )
+            sent = received - self._unsent + self._taken_packets
+            sent_octets = octets - self._unsent_octets + self._taken_octets
+            self._count = self._extra = self._unsent = self._unsent_octets = 0
+        else:
+            sent, sent_octets = self._taken_packets, self._taken_octets
+        if sent:
+            sender = self._sender
+            sender.sequence = (self._sent_seq + 1) & 0xFFFF
+            sender.timestamp = (self._sent_ts + self._samples) & 0xFFFFFFFF
+            sender.packets_sent += sent
+            sender.octets_sent += sent_octets
+        self._taken_packets = self._taken_octets = 0
+        self._check = True  # someone may use the sender now: look at it before the next packet
+        self._passing = False
+
+    def _anchor(self, seq: int, ts: int, ssrc: int) -> int:
+        """Look at the sink's sender before relaying `seq`/`ts`: the marker bit to set on it.
+
+        The first packet and a new source are a discontinuity (RFC 3550 5.1),
+        so they are marked; when both streams use one payload type and the
+        source's SSRC is new to the sink's far end and not its own, the
+        sink's stream takes the source's SSRC and numbering from then on
+        and packets go out untouched (what a pass-through translator does,
+        RFC 3550 7.2).  A packet the sink sent meanwhile (an RFC 4733 event)
+        moves the offsets on instead, so sequence numbers stay unique.
         """
-        source, sink = self.source, self.sink
-        slow = source.datagram_received
-        audio_pt = source.config.recv_payload_type
-        if audio_pt is None:
-            audio_pt = source.config.payload_type
-        stats, sender = source.stats_in, sink.sender
-        now = asyncio.get_running_loop().time
-        send = sink.raw_sendto()
-        samples = sink.config.samples_per_packet
-        payload = samples  # G.711: a byte a sample; any other size counts in `extra`
-        out_pt = sink.config.payload_type
-        passable = out_pt == audio_pt  # the source's packets could go out as they are
-        st = _State(now())
-
-        def load_stats() -> None:
-            st.ssrc, st.max_seq, st.cycles, st.jitter, st.last_arrival, st.last_ts = stats.in_order_state()
-            if st.anchor_ssrc == -1:
-                st.anchor_ssrc = st.ssrc
-
-        def sync() -> None:
-            received = st.count
-            if received:
-                octets = received * payload + st.extra
-                st.octets += octets
-                stats.add_in_order(received, st.max_seq, st.cycles, st.jitter, st.last_arrival, st.last_ts)
-                sent = received - st.unsent + st.taken
-                sent_octets = octets - st.unsent_octets + st.taken_octets
-                st.count = st.extra = st.unsent = st.unsent_octets = 0
+        sender = self._sender
+        self._check = False
+        marker = 0
+        if self._mark:
+            self._mark = False
+            marker = 0x80
+            if self._passable and ssrc != sender.ssrc and ssrc != self.sink.stats_in.ssrc:
+                sender.ssrc = ssrc
+                self._seq_off = self._ts_off = 0
             else:
-                sent, sent_octets = st.taken, st.taken_octets
-            if sent:
-                sender.sequence, sender.timestamp = (
-                    (st.sent_seq + 1) & 0xFFFF,
-                    (st.sent_ts + samples) & 0xFFFFFFFF,
-                )
-                sender.packets_sent += sent
-                sender.octets_sent += sent_octets
-            st.taken = st.taken_octets = 0
-            st.check = True  # someone may use the sender now: look at it before the next packet
-            st.passing = False
+                self._seq_off = (sender.sequence - seq) & 0xFFFF
+                self._ts_off = (sender.timestamp - ts) & 0xFFFFFFFF
+        elif (
+            sender.sequence != (self._sent_seq + 1) & 0xFFFF
+            or sender.timestamp != (self._sent_ts + self._samples) & 0xFFFFFFFF
+        ):
+            self._seq_off = (sender.sequence - seq) & 0xFFFF
+            self._ts_off = (sender.timestamp - ts) & 0xFFFFFFFF
+        else:
+            self._passing = self._passable and not (self._seq_off or self._ts_off) and sender.ssrc == ssrc
+            return 0
+        self._sent_seq = (seq + self._seq_off) & 0xFFFF
+        self._sent_ts = (ts + self._ts_off) & 0xFFFFFFFF
+        self._passing = self._passable and not (self._seq_off or self._ts_off) and sender.ssrc == ssrc
+        return marker
 
-        def anchor(seq: int, ts: int, ssrc: int) -> int:
-            """Look at the sink's sender before relaying `seq`/`ts`: the marker bit to set on it.
+    def _usual_way(self, data: bytes, addr: Address) -> None:
+        """The source session's own path, with everything counted so far handed to it first."""
+        self._sync()
+        self._slow(data, addr)  # its audio comes back through `_taken`
+        self._load_stats()
+        source = self.source
+        self._expect = source.remote_address if source.latched or not source.config.latch else None
 
-            The first packet and a new source are a discontinuity (RFC 3550 5.1),
-            so they are marked; when both streams use one payload type and the
-            source's SSRC is new to the sink's far end and not its own, the
-            sink's stream takes the source's SSRC and numbering from then on
-            and packets go out untouched (what a pass-through translator does,
-            RFC 3550 7.2).  A packet the sink sent meanwhile (an RFC 4733 event)
-            moves the offsets on instead, so sequence numbers stay unique.
-            """
-            st.check = False
-            marker = 0
-            if st.mark:
-                st.mark = False
-                marker = 0x80
-                if passable and ssrc != sender.ssrc and ssrc != sink.stats_in.ssrc:
-                    sender.ssrc = ssrc
-                    st.seq_off = st.ts_off = 0
-                else:
-                    st.seq_off = (sender.sequence - seq) & 0xFFFF
-                    st.ts_off = (sender.timestamp - ts) & 0xFFFFFFFF
-            elif (
-                sender.sequence != (st.sent_seq + 1) & 0xFFFF
-                or sender.timestamp != (st.sent_ts + samples) & 0xFFFFFFFF
-            ):
-                st.seq_off = (sender.sequence - seq) & 0xFFFF
-                st.ts_off = (sender.timestamp - ts) & 0xFFFFFFFF
-            else:
-                st.passing = passable and not (st.seq_off or st.ts_off) and sender.ssrc == ssrc
-                return 0
-            st.sent_seq, st.sent_ts = (seq + st.seq_off) & 0xFFFF, (ts + st.ts_off) & 0xFFFFFFFF
-            st.passing = passable and not (st.seq_off or st.ts_off) and sender.ssrc == ssrc
-            return marker
+    def _taken(self, data: bytes) -> None:
+        """Audio the source session took its usual way (and counted): relay it, header and all."""
+        remote = self._remote
+        if remote is None:
+            return
+        seq, ts, ssrc = _unpack(data, 2)
+        if ssrc != self._anchor_ssrc:  # a new source (RFC 3550 5.1: a discontinuity)
+            self._anchor_ssrc = ssrc
+            self._mark = self._check = True
+        marker = data[1] & 0x80
+        if self._check:
+            marker |= self._anchor(seq, ts, ssrc)
+        out_seq = (seq + self._seq_off) & 0xFFFF
+        out_ts = (ts + self._ts_off) & 0xFFFFFFFF
+        self._send(
+            _pack(data[0], marker | self._out_pt, out_seq, out_ts, self._sender.ssrc) + data[12:], remote
+        )
+        if (out_seq - self._sent_seq - 1) & 0xFFFF < 0x8000:
+            self._sent_seq, self._sent_ts = out_seq, out_ts
+        self._taken_packets += 1
+        self._taken_octets += len(data) - 12
 
-        def receive(
-            data: bytes,
-            addr: Address,
-            st: _State = st,
-            audio_pt: int = audio_pt,
-            out_pt: int = out_pt,
-            rate: float = float(stats.clock_rate),
-            usual: int = payload + 12,
-            now: Callable[[], float] = now,
-            unpack: Callable[[bytes, int], tuple[Any, ...]] = _SEQ_TS_SSRC.unpack_from,
-            pack: Callable[..., bytes] = _HEADER.pack,
-            send: Callable[[bytes, Address], None] = send,
-            sender: RtpSender = sender,
-        ) -> None:
-            size = len(data)
-            if size <= 12 or data[1] != audio_pt or data[0] != 0x80 or addr != st.expect:
-                the_usual_way(data, addr)  # see the module docstring
-                return
-            seq, ts, ssrc = unpack(data, 2)
-            if ssrc != st.ssrc:
-                the_usual_way(data, addr)  # a new source: RFC 3550 A.1 starts over (8.2)
-                return
-            # RFC 3550 A.1 in order (or a duplicate / reordered packet, counted but not a new maximum).
-            max_seq = st.max_seq
-            udelta = (seq - max_seq) & 0xFFFF
-            if udelta < _MAX_DROPOUT:
-                if seq < max_seq:
-                    st.cycles += 0x10000
-                st.max_seq = seq
-            elif udelta <= 0x10000 - _MAX_MISORDER:
-                the_usual_way(data, addr)  # a jump: A.1's bad-sequence rules
-                return
-            arrival = now()
-            last = st.last_arrival
-            if last is not None:  # RFC 3550 A.8 interarrival jitter
-                d = (arrival - last) * rate - (ts - st.last_ts)
-                if d < 0.0:
-                    d = -d
-                if d >= 2147483648.0:  # the timestamps wrapped: they differ modulo 2^32
-                    d = abs(d - 4294967296.0)
-                jitter = st.jitter
-                st.jitter = jitter + (d - jitter) / 16
-            st.last_arrival = arrival
-            st.last_ts = ts
-            st.count += 1
-            if size != usual:
-                st.extra += size - usual
-            remote = st.remote
-            if remote is None:
-                st.unsent += 1
-                st.unsent_octets += size - 12
-                return
-            if st.passing:  # the source's own header goes on (see `anchor`)
-                send(data, remote)
-                # In order: the sender moves on (a reordered packet never moves it back).
-                if udelta < _MAX_DROPOUT:
-                    st.sent_seq = seq
-                    st.sent_ts = ts
-                return
-            marker = anchor(seq, ts, ssrc) if st.check else 0
-            if st.passing and not marker:
-                send(data, remote)
-                if udelta < _MAX_DROPOUT:
-                    st.sent_seq = seq
-                    st.sent_ts = ts
-                return
-            out_seq = (seq + st.seq_off) & 0xFFFF
-            out_ts = (ts + st.ts_off) & 0xFFFFFFFF
-            send(pack(0x80, marker | out_pt, out_seq, out_ts, sender.ssrc) + data[12:], remote)
-            if udelta < _MAX_DROPOUT:
-                st.sent_seq = out_seq
-                st.sent_ts = out_ts
+    def _tally(self) -> tuple[float, int]:
+        """When the short way last had a packet, and the payload octets it took (`RtpSession.divert`)."""
+        last = self._last_arrival
+        octets = self._octets + self._count * (self._usual - 12) + self._extra
+        return (self._started if last is None else last), octets
 
-        def the_usual_way(data: bytes, addr: Address) -> None:
-            """The source session's own path, with everything counted so far handed to it first."""
-            sync()
-            slow(data, addr)  # its audio comes back through `taken`
-            load_stats()
-            st.expect = source.remote_address if source.latched or not source.config.latch else None
-
-        def taken(data: bytes) -> None:
-            """Audio the source session took its usual way (and counted): relay it, header and all."""
-            remote = st.remote
-            if remote is None:
-                return
-            seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
-            if ssrc != st.anchor_ssrc:  # a new source (RFC 3550 5.1: a discontinuity)
-                st.anchor_ssrc = ssrc
-                st.mark = st.check = True
-            marker = data[1] & 0x80
-            if st.check:
-                marker |= anchor(seq, ts, ssrc)
-            out_seq = (seq + st.seq_off) & 0xFFFF
-            out_ts = (ts + st.ts_off) & 0xFFFFFFFF
-            out = _HEADER.pack(data[0], marker | out_pt, out_seq, out_ts, sender.ssrc)
-            sink.raw_sendto()(out + data[12:], remote)
-            if (out_seq - st.sent_seq - 1) & 0xFFFF < 0x8000:
-                st.sent_seq, st.sent_ts = out_seq, out_ts
-            st.taken += 1
-            st.taken_octets += len(data) - 12
-
-        def tally() -> tuple[float, int]:
-            last = st.last_arrival
-            return (st.started if last is None else last), st.octets + st.count * payload + st.extra
-
-        load_stats()
-        self._st = st
-        self._receive, self._taken, self._tally, self._sync = receive, taken, tally, sync
+    # ---- the owner's -------------------------------------------------------------------
 
     def refresh(self, sending: bool | None = None) -> None:
         """Look again at both ends: the source's far end (a re-INVITE re-arms latching) and where the sink sends."""
         if sending is not None:
             self._sending = sending
-        source, sink, st = self.source, self.sink, self._st
-        st.expect = source.remote_address if source.latched or not source.config.latch else None
+        source, sink = self.source, self.sink
+        self._expect = source.remote_address if source.latched or not source.config.latch else None
         live = self._sending and not sink.closed and not self.stopped
-        st.remote = sink.remote_address if live else None
+        self._remote = sink.remote_address if live else None
 
     @property
     def last_packet(self) -> float:
@@ -356,7 +354,7 @@ class RtpRelay:
         if self.stopped:
             return
         self.stopped = True
-        self._st.remote = None
+        self._remote = None
         source = self.source
         if source.can_divert:
             source.divert(None)

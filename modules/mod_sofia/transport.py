@@ -4,7 +4,8 @@ The only place in the SIP stack that touches sockets.  A transport turns
 received bytes into `(data, Source)` calls on its receiver and sends bytes to
 an address; it knows nothing of messages beyond framing a TCP byte stream.
 
-- UDP (`UdpTransport`): one asyncio `DatagramProtocol`.  Its read size is
+- UDP (`UdpTransport`): one asyncio `DatagramProtocol`, its socket's receive
+  buffer raised to ride out bursts (`RECEIVE_BUFFER`).  Its read size is
   lowered from asyncio's 256 KiB to just over the largest message we accept,
   so glibc serves each read from the heap instead of mmap/munmap per datagram
   (CPython issue 85451); a longer datagram arrives truncated and the
@@ -28,6 +29,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -39,6 +41,14 @@ from .uri import SipError
 log = logging.getLogger("mod_sofia.transport")
 
 MAX_MESSAGE_SIZE = 65535
+# The UDP socket's receive buffer.  The default (some 200 KB, a hundred-odd datagrams)
+# overflows when thousands of phones register a second and the process is off the CPU for
+# a few tens of milliseconds: the kernel drops REGISTERs, phones retransmit them 500 ms
+# later, and every retransmission is work again.  Linux doubles the value asked for: 1 MiB
+# holds some 1,500 requests, a third of a second at 2,000 registrations a second, short
+# of Timer A's first retransmission (T1, 500 ms, RFC 3261 17.1.1.2); a longer queue would
+# only be answered after the phones have sent everything again.
+RECEIVE_BUFFER = 1024 * 1024
 Receiver = Callable[[bytes, Source], None]
 BadStreamHandler = Callable[[bytes, Source, FramingError], bytes | None]
 
@@ -105,10 +115,18 @@ class UdpTransport(asyncio.DatagramProtocol):
 
     name = "udp"
 
-    def __init__(self, local: Address, receiver: Receiver, *, max_size: int = MAX_MESSAGE_SIZE) -> None:
+    def __init__(
+        self,
+        local: Address,
+        receiver: Receiver,
+        *,
+        max_size: int = MAX_MESSAGE_SIZE,
+        receive_buffer: int = RECEIVE_BUFFER,
+    ) -> None:
         self.local = local
         self.receiver = receiver
         self.max_size = max_size
+        self.receive_buffer = receive_buffer
         self._transport: asyncio.DatagramTransport | None = None
         # A Source is immutable: one per peer serves every datagram from it.
         self._sources: dict[Any, Source] = {}
@@ -119,6 +137,11 @@ class UdpTransport(asyncio.DatagramProtocol):
         assert self._transport is not None
         self.local = _peer(self._transport.get_extra_info("sockname"))
         self._sources.clear()  # they name the local address
+        sock = self._transport.get_extra_info("socket")
+        if sock is not None and self.receive_buffer > 0:
+            # The kernel keeps it under net.core.rmem_max; failing to raise it is no error.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
         return self.local
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -348,6 +371,7 @@ class TcpTransport:
 
 __all__ = [
     "MAX_MESSAGE_SIZE",
+    "RECEIVE_BUFFER",
     "TcpConnection",
     "TcpTransport",
     "TransportError",

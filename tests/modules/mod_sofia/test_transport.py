@@ -63,6 +63,28 @@ async def test_udp_delivers_datagrams_with_their_real_source() -> None:
         udp.close()
 
 
+async def test_udp_rides_out_a_burst_the_default_buffer_would_drop() -> None:
+    # 800 datagrams sent while the loop is busy elsewhere: with the kernel's default
+    # buffer (some 200 KB) hundreds are dropped; the raised one keeps them all.
+    sink = Sink()
+    udp = UdpTransport((LOOPBACK, 0), sink)
+    local = await udp.start()
+    try:
+        with open("/proc/sys/net/core/rmem_max") as f:
+            allowed = int(f.read())
+        if allowed < 1024 * 1024:
+            pytest.skip(f"net.core.rmem_max is {allowed}: the buffer cannot be raised here")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            for n in range(800):  # the loop does not run meanwhile: all queue in the kernel
+                peer.sendto(b"REGISTER %d " % n + b"x" * 500, local)
+            received = 0
+            while received < 800:
+                await sink.next()
+                received += 1
+    finally:
+        udp.close()
+
+
 async def test_udp_reads_one_byte_past_the_limit_so_oversized_datagrams_are_seen() -> None:
     sink = Sink()
     udp = UdpTransport((LOOPBACK, 0), sink, max_size=2000)

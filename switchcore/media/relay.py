@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import sys
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -94,7 +95,8 @@ class RtpRelay:
         "_check",  # look at the sink's sender before the next packet (it may have sent meanwhile)
         "_count",  # packets taken the short way since the last sync ...
         "_cycles",
-        "_expect",  # the latched far end of the source: only its packets take the short way
+        "_expect_host",  # the latched far end of the source: only its packets take the short way
+        "_expect_port",
         "_extra",  # ... and their payload octets beyond `_usual` - 12 each
         "_jitter",
         "_last_arrival",
@@ -146,7 +148,7 @@ class RtpRelay:
         self._slow = source.datagram_received
         self._send = sink.raw_sendto()
         self._started = self._loop.time()
-        self._expect: Address | None = None
+        self._expect_host, self._expect_port = "", -1
         self._remote: Address | None = None
         self._count = self._extra = self._octets = 0
         self._taken_packets = self._taken_octets = self._unsent = self._unsent_octets = 0
@@ -169,7 +171,13 @@ class RtpRelay:
 
     def _receive(self, data: bytes, addr: Address) -> None:
         size = len(data)
-        if size <= 12 or data[1] != self._audio_pt or data[0] != 0x80 or addr != self._expect:
+        if (
+            size <= 12
+            or data[1] != self._audio_pt
+            or data[0] != 0x80
+            or addr[1] != self._expect_port
+            or addr[0] != self._expect_host
+        ):
             self._usual_way(data, addr)  # see the module docstring
             return
         seq, ts, ssrc = _unpack(data, 2)
@@ -195,7 +203,7 @@ class RtpRelay:
             if d >= 2147483648.0:  # the timestamps wrapped: they differ modulo 2^32
                 d = abs(d - 4294967296.0)
             jitter = self._jitter
-            self._jitter = jitter + (d - jitter) / 16
+            self._jitter = jitter + (d - jitter) * 0.0625  # J += (|D| - J) / 16
         self._last_arrival = arrival
         self._last_ts = ts
         self._count += 1
@@ -302,8 +310,7 @@ class RtpRelay:
         self._sync()
         self._slow(data, addr)  # its audio comes back through `_taken`
         self._load_stats()
-        source = self.source
-        self._expect = source.remote_address if source.latched or not source.config.latch else None
+        self._look_at_the_source()
 
     def _taken(self, data: bytes) -> None:
         """Audio the source session took its usual way (and counted): relay it, header and all."""
@@ -339,10 +346,19 @@ class RtpRelay:
         """Look again at both ends: the source's far end (a re-INVITE re-arms latching) and where the sink sends."""
         if sending is not None:
             self._sending = sending
-        source, sink = self.source, self.sink
-        self._expect = source.remote_address if source.latched or not source.config.latch else None
+        sink = self.sink
+        self._look_at_the_source()
         live = self._sending and not sink.closed and not self.stopped
         self._remote = sink.remote_address if live else None
+
+    def _look_at_the_source(self) -> None:
+        """Expect packets from the source's latched far end (any address while it latches anew)."""
+        source = self.source
+        expect = source.remote_address if source.latched or not source.config.latch else None
+        if expect is None:
+            self._expect_host, self._expect_port = "", -1
+        else:  # compared with each packet's: one interned host string for all relays
+            self._expect_host, self._expect_port = sys.intern(expect[0]), expect[1]
 
     @property
     def last_packet(self) -> float:

@@ -43,41 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mod_sofia.media")
 
 _EMPTY: Samples = np.zeros(0, dtype=np.int16)  # shared, never written: buffers start empty
-_UNDECODED: Samples = np.zeros(0, dtype=np.int16)  # the marker of a frame not decoded yet
-_SAMPLES_SLOT: Any = Frame.__dict__["samples"]  # Frame's own slot, under `_DecodeOnRead.samples`
 _STATELESS: dict[str, Callable[[bytes], Samples]] = {"PCMU": ulaw_decode, "PCMA": alaw_decode}
-
-
-class _DecodeOnRead(Frame):
-    """A G.711 frame off the wire whose samples are decoded only when something looks at them.
-
-    A bridge to a leg with the same codec passes `encoded` through and never
-    does, so such a call decodes nothing.  Only for stateless codecs (G.711):
-    a decoder with state (G.722, Opus) must see every packet in order.
-    """
-
-    __slots__ = ("_decode",)
-    _decode: Callable[[bytes], Samples]
-
-    @property
-    def samples(self) -> Samples:
-        samples: Samples = _SAMPLES_SLOT.__get__(self, Frame)
-        if samples is _UNDECODED:
-            encoded = self.encoded
-            assert encoded is not None
-            samples = self._decode(encoded.payload)
-            _SAMPLES_SLOT.__set__(self, samples)
-        return samples
-
-    @samples.setter
-    def samples(self, samples: Samples) -> None:  # only the dataclass's own __init__ sets it
-        _SAMPLES_SLOT.__set__(self, samples)
-
-    @classmethod
-    def of(cls, payload: bytes, codec: str, rate: int, decode: Callable[[bytes], Samples]) -> Frame:
-        frame = cls(_UNDECODED, rate, encoded=Encoded(codec, rate, payload))
-        object.__setattr__(frame, "_decode", decode)
-        return frame
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -280,7 +246,7 @@ class SipMedia:
         self._fec = getattr(self.decoder, "decode_fec", None)
         self.adaptive = hasattr(self.encoder, "on_loss_report")
         self._last_report: object = None
-        # G.711 decodes on demand (`_DecodeOnRead`); the concealer still learns the last packet heard.
+        # G.711 decodes on demand (`Frame.on_demand`); the concealer still learns the last packet heard.
         self._lazy = (
             _STATELESS.get(spec.name)
             if isinstance(self.decoder, G711Decoder) and spec.channels == 1
@@ -313,7 +279,7 @@ class SipMedia:
         lazy = self._lazy
         if lazy is not None and len(packet.payload) == self.samples_per_frame and not len(self._in):
             self._undecoded = packet.payload
-            return _DecodeOnRead.of(packet.payload, self.spec.name, rate, lazy)
+            return Frame.on_demand(Encoded(self.spec.name, rate, packet.payload), lazy, rate)
         self._catch_up()
         try:
             pcm = self.decoder.decode(packet.payload)

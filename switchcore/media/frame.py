@@ -3,12 +3,20 @@
 Inside the core every frame is L16.  A frame read from a network leg may also
 carry the encoded payload it was decoded from (`encoded`), so that a bridge to
 a leg with the same codec can pass the payload through without re-encoding.
+
+A leg may also hand out a frame before decoding it (`Frame.on_demand`): its
+samples are decoded the first time something reads them, so a bridge that
+only passes `encoded` on to a leg with the same codec never decodes at all.
+Only for a decode that keeps no state between packets (G.711, or a leg that
+lets its stateful decoder catch up itself, see `Frame.decoded`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntFlag
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,8 +55,72 @@ class Frame:
 
     @classmethod
     def silence(cls, rate: int, ms: int = 20, channels: int = 1, timestamp: int = 0) -> Frame:
-        return cls(np.zeros(rate * ms // 1000 * channels, dtype=np.int16), rate, channels, timestamp, FrameFlag.CNG)
+        return cls(
+            np.zeros(rate * ms // 1000 * channels, dtype=np.int16), rate, channels, timestamp, FrameFlag.CNG
+        )
 
     def with_samples(self, samples: Samples) -> Frame:
         """The same frame with other samples (and no encoded payload, which no longer matches)."""
         return Frame(samples, self.rate, self.channels, self.timestamp, self.flags, None)
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the samples exist yet: False only for an `on_demand` frame nobody has read."""
+        return True
+
+    @staticmethod
+    def on_demand(
+        encoded: Encoded,
+        decode: Callable[[bytes], Samples],
+        rate: int,
+        channels: int = 1,
+        timestamp: int = 0,
+        flags: FrameFlag = FrameFlag.NONE,
+    ) -> Frame:
+        """A frame of `encoded` whose samples are `decode(encoded.payload)`, run when first read.
+
+        It is a `Frame` like any other (frozen: the decoded samples are kept,
+        and read again without decoding); plain frames pay nothing for it.
+        """
+        return _OnDemand(encoded, decode, rate, channels, timestamp, flags)
+
+
+_SAMPLES: Any = Frame.__dict__["samples"]  # the slot under `_OnDemand.samples`
+_PENDING: Samples = np.zeros(0, dtype=np.int16)  # the samples of a frame not decoded yet (never handed out)
+
+
+class _OnDemand(Frame):
+    """`Frame.on_demand`'s frame: `samples` is a property over Frame's own slot, filled on first read."""
+
+    __slots__ = ("_decode",)
+    _decode: Callable[[bytes], Samples]
+
+    def __init__(
+        self,
+        encoded: Encoded,
+        decode: Callable[[bytes], Samples],
+        rate: int,
+        channels: int,
+        timestamp: int,
+        flags: FrameFlag,
+    ) -> None:
+        Frame.__init__(self, _PENDING, rate, channels, timestamp, flags, encoded)
+        object.__setattr__(self, "_decode", decode)
+
+    @property
+    def samples(self) -> Samples:
+        samples: Samples = _SAMPLES.__get__(self, Frame)
+        if samples is _PENDING:
+            encoded = self.encoded
+            assert encoded is not None
+            samples = self._decode(encoded.payload)
+            _SAMPLES.__set__(self, samples)
+        return samples
+
+    @samples.setter
+    def samples(self, samples: Samples) -> None:  # Frame's own __init__ sets the field
+        _SAMPLES.__set__(self, samples)
+
+    @property
+    def decoded(self) -> bool:
+        return _SAMPLES.__get__(self, Frame) is not _PENDING

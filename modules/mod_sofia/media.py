@@ -46,11 +46,21 @@ _EMPTY: Samples = np.zeros(0, dtype=np.int16)  # shared, never written: buffers 
 _STATELESS: dict[str, Callable[[bytes], Samples]] = {"PCMU": ulaw_decode, "PCMA": alaw_decode}
 
 
-class _Endpoint(asyncio.DatagramProtocol):
-    """The socket's protocol; `datagram_received` is rebound to the current RtpSession's own method."""
+def _not_attached(data: bytes, addr: tuple[str, int]) -> None:
+    return  # nothing attached yet: offer/answer has not settled
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        return  # nothing attached yet: offer/answer has not settled
+
+class _Endpoint(asyncio.DatagramProtocol):
+    """The socket's protocol; `datagram_received` is rebound to the current RtpSession's own method.
+
+    It is a slot (see `switchcore.media.rtp_session._Datagrams`): the event loop
+    finds it on the type, not in a dict of each socket's protocol.
+    """
+
+    __slots__ = ("datagram_received",)
+
+    def __init__(self) -> None:
+        self.datagram_received = _not_attached  # type: ignore[method-assign]
 
     def error_received(self, exc: Exception) -> None:
         log.debug("RTP socket error: %s", exc)  # ICMP port unreachable while the far end sets up

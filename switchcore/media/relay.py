@@ -214,8 +214,11 @@ class RtpRelay:
             self._unsent += 1
             self._unsent_octets += size - 12
             return
+        # (`_send` is a slot holding a bound method: read it as an attribute, or every call
+        # looks it up unspecialised as a method.)
+        send = self._send
         if self._passing:  # the source's own header goes on (see `_anchor`)
-            self._send(data, remote)
+            send(data, remote)
             # In order: the sender moves on (a reordered packet never moves it back).
             if udelta < _MAX_DROPOUT:
                 self._sent_seq = seq
@@ -223,14 +226,14 @@ class RtpRelay:
             return
         marker = self._anchor(seq, ts, ssrc) if self._check else 0
         if self._passing and not marker:
-            self._send(data, remote)
+            send(data, remote)
             if udelta < _MAX_DROPOUT:
                 self._sent_seq = seq
                 self._sent_ts = ts
             return
         out_seq = (seq + self._seq_off) & 0xFFFF
         out_ts = (ts + self._ts_off) & 0xFFFFFFFF
-        self._send(_pack(0x80, marker | self._out_pt, out_seq, out_ts, self._sender.ssrc) + data[12:], remote)
+        send(_pack(0x80, marker | self._out_pt, out_seq, out_ts, self._sender.ssrc) + data[12:], remote)
         if udelta < _MAX_DROPOUT:
             self._sent_seq = out_seq
             self._sent_ts = out_ts

@@ -166,7 +166,14 @@ class RtpStats:
 
 
 class _Datagrams(asyncio.DatagramProtocol):
-    """The socket's protocol: `datagram_received` is the receiver itself (no call in between)."""
+    """The socket's protocol: `datagram_received` is the receiver itself (no call in between).
+
+    It is a slot, not an instance dict entry: the event loop looks it up on
+    every datagram, and a slot is found on the (hot) type, not in a dict of
+    each of hundreds of sockets' protocols.
+    """
+
+    __slots__ = ("datagram_received",)
 
     def __init__(self, receive: Receiver) -> None:
         self.datagram_received = receive  # type: ignore[method-assign,assignment]

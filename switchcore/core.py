@@ -20,13 +20,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import __version__
 from .causes import HangupCause
 from .cdr import cdr_for
 from .cdr_writer import CdrWriter
 from .channel_mirror import ChannelMirror
+from .directory import Directory
 from .errors import ConfigError, ModuleError, UsageError
 from .events import Event, EventBus
 from .media.builtin_codecs import builtin_codecs
@@ -36,9 +36,6 @@ from .registry import ModuleLoader, Registry
 from .session import Session
 from .store import Store
 from .xmlconf import ConfigHolder
-
-if TYPE_CHECKING:
-    from .directory import Directory
 
 log = logging.getLogger("switchcore")
 
@@ -286,8 +283,6 @@ class Switch:
     @property
     def directory(self) -> Directory:
         """The user directory of the configuration in force (rebuilt when the tree is reloaded)."""
-        from .directory import Directory
-
         assert self.config is not None, "the switch is not started"
         tree = self.config.current
         if self._directory is None or self._directory_tree is not tree:

@@ -114,9 +114,18 @@ class ServerRequest:
             raise NoTransaction(f"{self.request.method} has no server transaction to answer through")
         if to_tag is not None:
             self._tag = to_tag
-        extra = list(headers)
-        names = {name.lower() for name, _ in extra}
-        extra += [(n, v) for n, v in self._stack.response_headers() if n.lower() not in names]
+        # The profile's own headers (User-Agent) follow the caller's, unless the caller set one.
+        extra = self._stack.response_headers()
+        if headers:
+            given = extra
+            extra = list(headers)
+            for default in given:
+                name = default[0].lower()
+                for n, _ in headers:
+                    if n.lower() == name:
+                        break
+                else:
+                    extra.append(default)
         response = make_response(
             self.request,
             status,

@@ -430,6 +430,12 @@ def new_response(
     return response
 
 
+def restamp_headers(request: Request, headers: tuple[Header, ...]) -> None:
+    """Replace the header lines of a request that nobody else holds yet (the stack's, just
+    validated): the Via stamp of RFC 3261 18.2.1 without a copy of the whole request."""
+    _SET_HEADERS(request, headers)
+
+
 # --- parsing (the line-level work is in parse.py) -----------------------------------------
 
 
@@ -611,6 +617,7 @@ __all__ = [
     "parse_message",
     "parse_start_line",
     "reason_phrase",
+    "restamp_headers",
     "split_head",
     "split_lines",
 ]

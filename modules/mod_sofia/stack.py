@@ -341,7 +341,7 @@ class SipStack:
         """A request the stack answers itself, outside the transaction machines; False to use them."""
         try:
             key = server_key(request)
-            request = stamp_via(request, source.addr)
+            request = stamp_via(request, source.addr, fresh=True)  # `check` made it just now
             addr = response_address(request.top_via, source.addr, source.transport != "udp")
         except ParseError:
             return False

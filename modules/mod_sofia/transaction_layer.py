@@ -13,7 +13,7 @@ import itertools
 import logging
 
 from .headers import Header, Via, new_header, split_list
-from .message import Request, Response, make_response, new_request
+from .message import Request, Response, make_response, new_request, restamp_headers
 from .transaction import (
     Address,
     ClientTransaction,
@@ -68,9 +68,12 @@ def make_cancel(invite: Request) -> Request:
     return Request(method="CANCEL", uri=invite.uri, headers=tuple(headers))
 
 
-def stamp_via(request: Request, source: Address) -> Request:
+def stamp_via(request: Request, source: Address, *, fresh: bool = False) -> Request:
     """RFC 3261 18.2.1 and RFC 3581 4: note where the request really came from in its
-    top Via (`received` when the sent-by host differs, `rport` filled in)."""
+    top Via (`received` when the sent-by host differs, `rport` filled in).
+
+    `fresh`: nobody else holds `request` yet (the stack's, just validated), so the stamp
+    goes into it and it is returned, instead of into a copy."""
     via = request.top_via
     wants_rport = via.wants_rport
     if not wants_rport and via.host.strip("[]").lower() == source[0].lower():
@@ -85,15 +88,23 @@ def stamp_via(request: Request, source: Address) -> Request:
         out = (stamped_first, *headers[1:])
     else:
         out = tuple(stamped_first if header is first else header for header in headers)
-    stamped = new_request(request.method, request.uri, request.version, out, request.body)
-    # Keep what was parsed already; only the Via views change (and the index's Via lines).
-    cache = stamped._cache
-    cache.update(request._cache)
+    if fresh:
+        restamp_headers(request, out)
+        stamped = request
+        cache = stamped._cache
+    else:
+        stamped = new_request(request.method, request.uri, request.version, out, request.body)
+        # Keep what was parsed already; only the Via views change (and the index's Via lines).
+        cache = stamped._cache
+        cache.update(request._cache)
     cache.pop("via", None)
     cache["topvia"] = changed
     index = cache.get("#index")
     if index is not None:
-        cache["#index"] = {**index, "via": [stamped_first, *index["via"][1:]]}
+        if fresh:
+            index["via"][0] = stamped_first
+        else:
+            cache["#index"] = {**index, "via": [stamped_first, *index["via"][1:]]}
     return stamped
 
 

@@ -34,7 +34,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Protocol
 
 from switchcore.events import Event
@@ -96,6 +96,38 @@ class AuthOutcome:
         if self.ok:
             return None
         return make_response(request, self.status, self.reason, to_tag=new_tag(), headers=self.headers)
+
+
+# Every REGISTER gets an outcome (a challenge, then a success): built through the slot
+# descriptors, positionally, instead of the frozen dataclass's keyword `__init__`
+# (about half the time; as `message.new_request` does for requests).
+_SET_OUTCOME = tuple(AuthOutcome.__dict__[f.name].__set__ for f in fields(AuthOutcome))
+
+
+def _outcome(
+    ok: bool,
+    user: str,
+    domain: str,
+    username: str,
+    realm: str,
+    status: int,
+    reason: str,
+    headers: tuple[tuple[str, str], ...],
+    directory_user: User | None,
+) -> AuthOutcome:
+    """`AuthOutcome(...)` with every field given, quicker."""
+    outcome: AuthOutcome = object.__new__(AuthOutcome)
+    set_ok, set_user, set_domain, set_username, set_realm, set_status, set_reason, set_headers, set_du = _SET_OUTCOME
+    set_ok(outcome, ok)
+    set_user(outcome, user)
+    set_domain(outcome, domain)
+    set_username(outcome, username)
+    set_realm(outcome, realm)
+    set_status(outcome, status)
+    set_reason(outcome, reason)
+    set_headers(outcome, headers)
+    set_du(outcome, directory_user)
+    return outcome
 
 
 @dataclass(slots=True)
@@ -262,7 +294,7 @@ class Authenticator:
     ) -> AuthOutcome:
         _, _, status, reason = _HEADER[kind]
         headers = tuple(self.challenge_headers(realm, kind, stale=stale, algorithms=algorithms))
-        return AuthOutcome(False, realm=realm, status=status, reason=reason, headers=headers)
+        return _outcome(False, "", "", "", realm, status, reason, headers, None)
 
     # -- verification --
     async def check(
@@ -349,14 +381,7 @@ class Authenticator:
             return self._challenge(realm, kind), 0.0
         if result is AuthResult.OK and same_user and user is not None:
             self.throttle.success(ip)
-            return AuthOutcome(
-                True,
-                user=user.id,
-                domain=user.domain,
-                username=credentials.username,
-                realm=realm,
-                directory_user=user,
-            ), 0.0
+            return _outcome(True, user.id, user.domain, credentials.username, realm, 0, "", (), user), 0.0
         return self._fail(request, source, realm, credentials.username)
 
     def _check_nc(self, credentials: Credentials, now: float) -> AuthResult:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from .headers import SINGLE_HEADERS, CSeq, canonical_name, parse_uint, split_list
 from .message import Request, Response, make_response, new_request
@@ -91,6 +91,26 @@ class Verdict:
         if self.action is not Action.REJECT or not isinstance(self.message, Request):
             return None
         return make_response(self.message, self.status, self.reason, to_tag=to_tag, headers=self.headers)
+
+
+# The frozen dataclass's `__init__` takes keywords and sets each field through
+# `object.__setattr__`; a message accepted (every REGISTER) takes this way instead: the
+# same slots set through their descriptors, about half the time (as `message.new_request`).
+_SET_VERDICT = tuple(Verdict.__dict__[f.name].__set__ for f in fields(Verdict))
+
+
+def _accepted(message: Request | Response) -> Verdict:
+    """`Verdict(Action.ACCEPT, message=message)`, quicker."""
+    verdict: Verdict = object.__new__(Verdict)
+    action, status, reason, message_, headers, challenge, detail = _SET_VERDICT
+    action(verdict, Action.ACCEPT)
+    status(verdict, 0)
+    reason(verdict, "")
+    message_(verdict, message)
+    headers(verdict, ())
+    challenge(verdict, False)
+    detail(verdict, "")
+    return verdict
 
 
 class _Reject(Exception):
@@ -168,7 +188,7 @@ def check(data: bytes, policy: Policy = DEFAULT_POLICY) -> Verdict:
         if method == "ACK":  # RFC 3261 17.1.1.3 / 17.2.1: an ACK is never answered
             return Verdict(Action.DROP, detail=rej.detail)
         return Verdict(Action.REJECT, rej.status, rej.reason, request, rej.headers, rej.challenge, rej.detail)
-    return Verdict(Action.ACCEPT, message=request)
+    return _accepted(request)
 
 
 def _answerable(request: Request) -> bool:
@@ -329,7 +349,7 @@ def _check_response(first: str, lines: list[str], rest: bytes, problems: list[st
             raise ParseError("broadcast address in Via")
     except ParseError as exc:
         return Verdict(Action.DROP, detail=exc.reason)
-    return Verdict(Action.ACCEPT, message=response)
+    return _accepted(response)
 
 
 __all__ = ["DEFAULT_POLICY", "Action", "Policy", "Verdict", "check"]

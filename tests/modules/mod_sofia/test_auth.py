@@ -298,3 +298,16 @@ def test_plain_credentials_split_agrees_with_the_regular_expressions(rest: str) 
         expected.setdefault(name.lower(), auth_module._unquote(raw) if raw.startswith('"') else raw)
     assert plain is None or plain == expected
     assert auth_module._digest_params("Digest " + rest) == expected
+
+
+def test_quick_outcome_is_the_dataclass_one() -> None:
+    from modules.mod_sofia.auth import _outcome
+
+    user = FakeDirectory().user("1000", "127.0.0.1")
+    assert _outcome(True, "1000", "d", "u", "r", 0, "", (), user) == AuthOutcome(
+        True, user="1000", domain="d", username="u", realm="r", directory_user=user
+    )
+    challenge = (("WWW-Authenticate", "Digest x"),)
+    assert _outcome(False, "", "", "", "r", 401, "Unauthorized", challenge, None) == AuthOutcome(
+        False, realm="r", status=401, reason="Unauthorized", headers=challenge
+    )

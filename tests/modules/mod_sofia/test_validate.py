@@ -269,3 +269,14 @@ def test_rejection_response_round_trips() -> None:
     assert response is not None
     again = parse_message(bytes(response))
     assert again.to_tag == "abc" and again.call_id == "cid-1" and again.cseq.method == "INVITE"
+
+
+def test_quick_accept_verdict_is_the_dataclass_one() -> None:
+    from modules.mod_sofia.validate import _accepted
+
+    message = parse_message(build())
+    quick = _accepted(message)
+    assert quick == Verdict(Action.ACCEPT, message=message)
+    assert quick.detail == "" and quick.accepted
+    verdict = check(build())
+    assert verdict == Verdict(Action.ACCEPT, message=verdict.message)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -172,7 +172,7 @@ class SipClient:
         from_user: str = "1000",
         to_user: str | None = None,
         domain: str = LOOPBACK,
-        headers: Mapping[str, str] | list[tuple[str, str]] = (),
+        headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
         body: bytes = b"",
         call_id: str | None = None,
         cseq: int | None = None,

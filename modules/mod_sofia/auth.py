@@ -250,6 +250,10 @@ class Authenticator:
         self._nc_seen: dict[tuple[str, str, str], tuple[int, float]] = {}
         self._nc_order: deque[tuple[float, tuple[str, str, str]]] = deque()  # first seen, oldest first
         self._order = sorted(self.server.algorithms, key=lambda a: -a.strength)
+        # (domain, user id) -> (the User, its password, its a1-hash): a user's params are
+        # looked up by name without case, the same two on every REGISTER.  Kept while the
+        # directory hands out the same User object (a reloadxml makes new ones).
+        self._secrets: dict[tuple[str, str], tuple[User, str | None, str | None]] = {}
         self.max_tracked = 100_000
         self.throttle = throttle or AuthThrottle()
         self.fire = fire
@@ -344,7 +348,7 @@ class Authenticator:
         user = directory.user(credentials.username, lookup_domain) if directory is not None else None
         aor_user = _aor_user(request)
         if user is not None:
-            password, stored = user.password, user.a1_hash
+            password, stored = self._secrets_of(user)
             if password is None and stored is not None and credentials.algorithm not in _MD5:
                 # a1-hash is H(user:realm:password) with MD5 only: ask again, MD5 this time.
                 return self._challenge(realm, kind, algorithms=(Algorithm.MD5,)), 0.0
@@ -383,6 +387,16 @@ class Authenticator:
             self.throttle.success(ip)
             return _outcome(True, user.id, user.domain, credentials.username, realm, 0, "", (), user), 0.0
         return self._fail(request, source, realm, credentials.username)
+
+    def _secrets_of(self, user: User) -> tuple[str | None, str | None]:
+        """The user's password and a1-hash, remembered per directory User object."""
+        key = (user.domain, user.id)
+        found = self._secrets.get(key)
+        if found is None or found[0] is not user:
+            if len(self._secrets) >= 10_000:  # bounded: one entry per user that registers
+                self._secrets.clear()
+            found = self._secrets[key] = (user, user.password, user.a1_hash)
+        return found[1], found[2]
 
     def _check_nc(self, credentials: Credentials, now: float) -> AuthResult:
         """RFC 7616 3.4.5: each request with a nonce carries a higher nc (qop only).

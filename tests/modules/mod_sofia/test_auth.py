@@ -11,6 +11,7 @@ from modules.mod_sofia.digest import Algorithm, Challenge, answer
 from modules.mod_sofia.headers import AuthHeader
 from modules.mod_sofia.message import Request, make_request, new_branch
 from modules.mod_sofia.tu import Source
+from switchcore.directory import User
 from switchcore.events import Event
 
 from .sofia_harness import FakeDirectory
@@ -311,3 +312,34 @@ def test_quick_outcome_is_the_dataclass_one() -> None:
     assert _outcome(False, "", "", "", "r", 401, "Unauthorized", challenge, None) == AuthOutcome(
         False, realm="r", status=401, reason="Unauthorized", headers=challenge
     )
+
+
+async def test_a_new_password_counts_once_the_directory_hands_out_a_new_user() -> None:
+    # The password is remembered per User object: a reloaded directory's users are new ones.
+    directory = FakeDirectory()
+    current = {"1000": directory.user("1000", REALM)}
+    clock = Clock()
+    auth = Authenticator(
+        "internal", lambda: _OneUser(current), clock=clock, sleep=clock.sleep, log_failures=False
+    )
+
+    async def register(password: str) -> bool:
+        challenge = await auth.check(request(), SOURCE, REALM)
+        signed = request(auth=credentials(challenge, "REGISTER", "1000", password))
+        return (await auth.check(signed, SOURCE, REALM)).ok
+
+    assert await register("1234")
+    directory.users["1000"] = {"password": "changed"}
+    current["1000"] = directory.user("1000", REALM)  # what a reloadxml does
+    clock.now += 1
+    assert not await register("1234")
+    clock.now += 1
+    assert await register("changed")
+
+
+class _OneUser:
+    def __init__(self, users: dict[str, User | None]) -> None:
+        self.users = users
+
+    def user(self, user: str, domain: str) -> User | None:
+        return self.users.get(user)

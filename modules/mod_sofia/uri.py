@@ -134,6 +134,9 @@ def format_params(params: ParamList) -> str:
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params)
 
 
+_URI_TEXT: dict[URI, str] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class URI:
     """A parsed URI.  `sip`/`sips` fill user..headers, `tel` fills user (the number)
@@ -191,6 +194,17 @@ class URI:
         return self.has_param("lr")
 
     def __str__(self) -> str:
+        # The same few URIs are written again and again (a phone's Contact on every
+        # REGISTER, parsed once into one object): each is rendered once.
+        found = _URI_TEXT.get(self)
+        if found is None:
+            found = self._render()
+            if len(_URI_TEXT) >= 4096:  # bounded: URIs come from the network
+                _URI_TEXT.clear()
+            _URI_TEXT[self] = found
+        return found
+
+    def _render(self) -> str:
         if not self.is_sip and self.scheme != "tel":
             return f"{self.scheme}:{self.opaque}"
         out = [self.scheme, ":"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 
-from .headers import Header, Via, new_header, split_list
+from .headers import MAGIC_COOKIE, Header, Via, new_header, split_list
 from .message import Request, Response, make_response, new_request, restamp_headers
 from .transaction import (
     Address,
@@ -137,9 +137,9 @@ def server_key(request: Request) -> tuple[str, ...]:
     method; the To tag is checked separately (`_same_2543_dialog`)."""
     via = request.top_via
     method = "INVITE" if request.method == "ACK" else request.method
-    if via.has_cookie:
-        host, port = via.sent_by
-        return ("s", via.branch or "", host, str(port or ""), method)
+    branch = via.branch  # (`via.has_cookie` would look it up a second time)
+    if branch is not None and branch.startswith(MAGIC_COOKIE):
+        return ("s", branch, via.host.lower(), str(via.port or ""), method)
     return (
         "2543",
         request.uri,

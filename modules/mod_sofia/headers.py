@@ -11,7 +11,7 @@ byte for byte; `value` is the unfolded, trimmed text that accessors parse.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import partial
 from typing import NamedTuple, cast
 
@@ -218,7 +218,7 @@ class Via:
                 _VIA_HEADS[head_text] = head
         protocol, transport, host, port = head
         params = parse_params(text, semi) if semi >= 0 else ()
-        return Via(transport, host, port, params, protocol)
+        return _new_via(transport, host, port, params, protocol)
 
     @property
     def branch(self) -> str | None:
@@ -274,11 +274,29 @@ class Via:
             params.append(("received", received))
         if rport is not None and not had_rport:
             params.append(("rport", str(rport)))
-        return Via(self.transport, self.host, self.port, tuple(params), self.protocol)
+        return _new_via(self.transport, self.host, self.port, tuple(params), self.protocol)
 
     def __str__(self) -> str:
         port = f":{self.port}" if self.port is not None else ""
         return f"{self.protocol}/{self.transport} {self.host}{port}{format_params(self.params)}"
+
+
+# Every request's top Via is built twice (parsed, then stamped): through the slot
+# descriptors instead of the frozen dataclass's `__init__`, about half the time
+# (as `message.new_request` does for requests).
+_SET_VIA = tuple(Via.__dict__[f.name].__set__ for f in fields(Via))
+
+
+def _new_via(transport: str, host: str, port: int | None, params: ParamList, protocol: str) -> Via:
+    """`Via(transport, host, port, params, protocol)`, quicker."""
+    via: Via = object.__new__(Via)
+    set_transport, set_host, set_port, set_params, set_protocol = _SET_VIA
+    set_transport(via, transport)
+    set_host(via, host)
+    set_port(via, port)
+    set_params(via, params)
+    set_protocol(via, protocol)
+    return via
 
 
 _VIA_HEADS: dict[str, tuple[str, str, str, int | None]] = {}

@@ -186,3 +186,15 @@ def test_stamping_a_via_equals_setting_received_then_rport(value: str) -> None:
     stamped = via.stamped("203.0.113.9", 40000 if via.wants_rport else None)
     assert stamped == expected and str(stamped) == str(expected)
     assert stamped.received == "203.0.113.9"
+
+
+def test_parsed_and_stamped_vias_equal_the_dataclass_built_ones() -> None:
+    from modules.mod_sofia.headers import Via
+
+    via = Via.parse("SIP/2.0/UDP 192.0.2.4:5062;rport;branch=z9hG4bKa")
+    assert via == Via("UDP", "192.0.2.4", 5062, (("rport", None), ("branch", "z9hG4bKa")))
+    stamped = via.stamped("198.51.100.7", 40000)
+    assert stamped == Via(
+        "UDP", "192.0.2.4", 5062, (("rport", "40000"), ("branch", "z9hG4bKa"), ("received", "198.51.100.7"))
+    )
+    assert str(stamped) == "SIP/2.0/UDP 192.0.2.4:5062;rport=40000;branch=z9hG4bKa;received=198.51.100.7"

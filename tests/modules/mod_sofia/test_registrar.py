@@ -217,28 +217,28 @@ async def test_nat_is_detected_and_stored_the_freeswitch_way(running: Callable) 
     events: list[Event] = []
     profile = await running(events=events)
     client = await client_for(profile)
-    _, ok = await client.register_with_auth("1000", "1234", contact="<sip:1000@10.0.0.5:5060;ob>")
+    _, ok = await client.register_with_auth("1000", "1234", contact="<sip:1000@192.0.2.5:5060;ob>")
     assert ok.status == 200
     (record,) = await profile.contacts("1000", LOOPBACK)
     assert record.nat and record.received == f"127.0.0.1:{client.port}"
     encoded = f"sip%3A1000%40127.0.0.1%3A{client.port}%3Bob"
-    assert record.contact == f'"user" <sip:1000@10.0.0.5:5060;ob;fs_nat=yes;fs_path={encoded}>'
+    assert record.contact == f'"user" <sip:1000@192.0.2.5:5060;ob;fs_nat=yes;fs_path={encoded}>'
     target, hop = split_fs_path(record.contact.split("<")[1].rstrip(">"))
-    assert target == "sip:1000@10.0.0.5:5060;ob" and hop == f"sip:1000@127.0.0.1:{client.port};ob"
+    assert target == "sip:1000@192.0.2.5:5060;ob" and hop == f"sip:1000@127.0.0.1:{client.port};ob"
     assert [e.get("status") for e in events if e.subclass == "sofia::register"] == ["Registered(UDP-NAT)"]
     client.close()
 
 
 def test_nat_rules_compare_address_and_for_udp_the_port() -> None:
     src = Source("udp", ("203.0.113.9", 40000), ("127.0.0.1", 5060))
-    assert detect_nat(URI.parse("sip:1000@10.0.0.5:5060"), src)
+    assert detect_nat(URI.parse("sip:1000@192.0.2.5:5060"), src)
     assert not detect_nat(URI.parse("sip:1000@203.0.113.9:40000"), src)
     assert detect_nat(URI.parse("sip:1000@203.0.113.9"), src)  # 5060 by default
     tcp = Source("tcp", ("203.0.113.9", 40000), ("127.0.0.1", 5060))
     assert not detect_nat(URI.parse("sip:1000@203.0.113.9:5060;transport=tcp"), tcp)
     assert not detect_nat(URI.parse("sip:1000@phone.example.com"), src)
-    stored = fs_contact(NameAddr.parse("<sip:1000@10.0.0.5:5060>"), '"user"', src, True)
-    assert original_uri(stored) == "sip:1000@10.0.0.5:5060"
+    stored = fs_contact(NameAddr.parse("<sip:1000@192.0.2.5:5060>"), '"user"', src, True)
+    assert original_uri(stored) == "sip:1000@192.0.2.5:5060"
 
 
 async def test_cseq_must_grow_for_the_same_call_id(running: Callable) -> None:
@@ -270,7 +270,7 @@ async def test_registrations_are_stored_and_survive_a_restart(running: Callable,
     try:
         first = await running(store=store)
         client = await client_for(first)
-        await client.register_with_auth("1000", "1234", contact="<sip:1000@10.0.0.5:5060>")
+        await client.register_with_auth("1000", "1234", contact="<sip:1000@192.0.2.5:5060>")
         await first.stop()
         assert len(store.registrations(profile="internal")) == 1
         second = await running(store=store)
@@ -278,7 +278,7 @@ async def test_registrations_are_stored_and_survive_a_restart(running: Callable,
         assert record.nat and record.node == "test-node"
         # The restored binding is the same binding: an un-REGISTER removes it everywhere.
         client.server = second.stack.local  # type: ignore[union-attr]
-        await client.register_with_auth("1000", "1234", contact="<sip:1000@10.0.0.5:5060>", expires=0)
+        await client.register_with_auth("1000", "1234", contact="<sip:1000@192.0.2.5:5060>", expires=0)
         await second.registrar.flush()
         assert store.registrations(profile="internal") == []
         client.close()

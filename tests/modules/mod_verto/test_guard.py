@@ -7,7 +7,7 @@ from modules.mod_verto.guard import LoginGuard, Verdict
 
 def test_first_failures_are_answered_at_once_then_ever_slower():
     guard = LoginGuard(delay_after=2, ban_after=0, step=0.5, max_delay=1.2)
-    delays = [guard.failed("10.0.0.1", t).delay for t in range(6)]
+    delays = [guard.failed("192.0.2.1", t).delay for t in range(6)]
     assert delays == [0.0, 0.0, 0.5, 1.0, 1.2, 1.2]
 
 

@@ -622,6 +622,16 @@ class Registrar:
                 log.warning("sofia profile '%s': storing registrations failed: %s", self.profile_name, exc)
 
     def _write(self, store: Store, batch: dict[tuple[str, str, str], RegistrationRecord | None]) -> None:
+        try:
+            store.write_registrations(self.profile_name, ((*key, record) for key, record in batch.items()))
+            return
+        except Exception as exc:  # one bad row must not lose the others: write them one by one
+            log.warning(
+                "sofia profile '%s': batch of %d registrations failed (%s), writing one by one",
+                self.profile_name,
+                len(batch),
+                exc,
+            )
         for (user, realm, contact), record in batch.items():
             if record is None:
                 store.delete_registration(self.profile_name, user, realm, contact)

@@ -125,6 +125,25 @@ def test_registration_upsert_and_expiry_on_postgresql(
     assert [r.user for r in pg_store.registrations(now=t0)] == ["1001"]
 
 
+def test_a_batch_of_registration_changes_on_postgresql(
+    pg_store: Store, make_reg: MakeReg, t0: datetime
+) -> None:
+    old, kept = make_reg(user="1000"), make_reg(user="1001")
+    pg_store.upsert_registration(old)
+    pg_store.upsert_registration(kept)
+    again = make_reg(user="1001", expires_in=7200, user_agent="again")
+    new = make_reg(user="1002")
+    pg_store.write_registrations(
+        "internal",
+        [
+            (old.user, old.realm, old.contact, None),
+            (again.user, again.realm, again.contact, again),
+            (new.user, new.realm, new.contact, new),
+        ],
+    )
+    assert pg_store.registrations(now=t0) == [again, new]
+
+
 def test_two_nodes_opening_one_postgresql_at_once_both_end_at_head(pg_url: str) -> None:
     stores = [Store(pg_url) for _ in range(3)]
     errors: list[BaseException] = []

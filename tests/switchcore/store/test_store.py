@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -210,6 +211,23 @@ def test_delete_one_contact_or_all_of_a_user(store: Store, make_reg: MakeReg, t0
     assert store.delete_registration("internal", "1000", "example.test", "sip:a@h") == 0
     assert store.delete_registration("internal", "1000", "example.test") == 2
     assert [r.user for r in store.registrations(now=t0)] == ["1001"]
+
+
+def test_a_batch_of_registration_changes_is_one_write(store: Store, make_reg: MakeReg, t0: datetime) -> None:
+    kept, dropped, refreshed = (make_reg(contact=f"sip:1000@127.0.0.1:{p}") for p in (5062, 5064, 5066))
+    for reg in (kept, dropped, refreshed):
+        store.upsert_registration(reg)
+    later = replace(refreshed, expires_at=t0 + timedelta(hours=2), user_agent="refreshed")
+    new = make_reg(user="1001", contact="sip:1001@127.0.0.1:5070")
+    store.write_registrations(
+        "internal",
+        [
+            (dropped.user, dropped.realm, dropped.contact, None),
+            (later.user, later.realm, later.contact, later),
+            (new.user, new.realm, new.contact, new),
+        ],
+    )
+    assert sorted(store.registrations(now=t0), key=lambda r: (r.user, r.contact)) == [kept, later, new]
 
 
 def test_registrations_survive_a_restart(db_url: str, make_reg: MakeReg, t0: datetime) -> None:

@@ -165,12 +165,8 @@ def attended_transfer(call: SipCall, replaced: SipCall | None, req: Request) -> 
         leg.variables["transfer_history"] = history
         leg.variables["transfer_source"] = history
         leg.variables["att_xfer_peer_uuid"] = peer.uuid
-    a1.variables["sip_refer_to"] = req.get("Refer-To") or req.get("r") or ""
-    a1.variables["sip_hangup_disposition"] = "recv_refer"
     for leg in (a1, a2):
-        leg.variables["transfer_disposition"] = "replaced"
-        leg.variables["endpoint_disposition"] = "ATTENDED_TRANSFER"
-        leg.hangup(HangupCause.ATTENDED_TRANSFER)
+        _end_transferred(leg, req if leg is a1 else None)
     b.instruct(RunApps(((BRIDGE_APP, c.uuid),)))
     a1.fire(
         "CUSTOM",
@@ -285,11 +281,7 @@ async def remote_attended_transfer(call: SipCall, target: ReferTarget, req: Requ
         one.variables["transfer_history"] = history
         one.variables["transfer_source"] = history
     b.variables["att_xfer_peer_uuid"] = leg.uuid
-    a1.variables["sip_refer_to"] = req.get("Refer-To") or req.get("r") or ""
-    a1.variables["sip_hangup_disposition"] = "recv_refer"
-    a1.variables["transfer_disposition"] = "replaced"
-    a1.variables["endpoint_disposition"] = "ATTENDED_TRANSFER"
-    a1.hangup(HangupCause.ATTENDED_TRANSFER)
+    _end_transferred(a1, req)
     b.instruct(RunApps(((BRIDGE_APP, leg.uuid),)))
     a1.fire(
         "CUSTOM",
@@ -305,6 +297,16 @@ async def remote_attended_transfer(call: SipCall, target: ReferTarget, req: Requ
         att_xfer_destination_peer_uuid=leg.uuid,
     )
     return "SIP/2.0 200 OK"
+
+
+def _end_transferred(leg: Session, refer: Request | None) -> None:
+    """Hang up a leg an attended transfer replaced; `refer` is given for the transferor's own leg."""
+    if refer is not None:
+        leg.variables["sip_refer_to"] = refer.get("Refer-To") or refer.get("r") or ""
+        leg.variables["sip_hangup_disposition"] = "recv_refer"
+    leg.variables["transfer_disposition"] = "replaced"
+    leg.variables["endpoint_disposition"] = "ATTENDED_TRANSFER"
+    leg.hangup(HangupCause.ATTENDED_TRANSFER)
 
 
 async def notify_sipfrag(call: SipCall, frag: str, terminated: bool = False) -> None:
